@@ -1,0 +1,173 @@
+"""What every framework adapter shares: the scripted brain, step records, results, offline hygiene.
+
+An adapter runs a pattern's agent turns with its framework's own constructs,
+but the turns themselves (payloads, reply schemas, state updates) come from the
+pattern modules in `patterns/`, so the flows mean the same on every framework.
+This module holds the rest that would otherwise be written once per adapter.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel
+
+from patterns.agents import parse_reply
+from patterns.model.accounting import AgentUsage
+from patterns.model.brain import Reply, ScriptedBrain
+from patterns.result import RunResult, StepRecord
+from patterns.runner import PATTERNS, validate_input
+from patterns.samples import SAMPLES
+
+T = TypeVar("T", bound=BaseModel)
+
+__all__ = [
+    "FlowRun",
+    "StepRecorder",
+    "disable_telemetry",
+    "initial_state",
+    "parse",
+    "scripted_reply",
+]
+
+#: Environment every framework reads before import to stay offline and quiet.
+_OFFLINE_ENV = {
+    "CREWAI_DISABLE_TELEMETRY": "true",
+    "CREWAI_DISABLE_TRACKING": "true",
+    "CREWAI_TRACING_ENABLED": "false",
+    "CREWAI_TESTING": "true",
+    "OTEL_SDK_DISABLED": "true",
+    "SEMANTICKERNEL_TELEMETRY_ENABLED": "false",
+    "AZURE_TELEMETRY_DISABLED": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+}
+
+
+def disable_telemetry() -> None:
+    """Turn off every framework's telemetry and tracing; call before importing a framework."""
+    for key, value in _OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+@dataclass
+class StepRecorder:
+    """Collects one `StepRecord` per agent call, timed from the start of the run."""
+
+    started: float = field(default_factory=time.perf_counter)
+    steps: list[StepRecord] = field(default_factory=list)
+
+    @contextmanager
+    def step(self, agent: str) -> Iterator[None]:
+        start = time.perf_counter() - self.started
+        try:
+            yield
+        except BaseException as exc:
+            end = time.perf_counter() - self.started
+            self.steps.append(
+                StepRecord(
+                    agent=agent,
+                    start=round(start, 6),
+                    end=round(end, 6),
+                    status="error",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+            )
+            raise
+        end = time.perf_counter() - self.started
+        self.steps.append(StepRecord(agent=agent, start=round(start, 6), end=round(end, 6), status="ok"))
+
+
+def scripted_reply(
+    brain: ScriptedBrain, messages: Sequence[Mapping[str, Any]], *, tools: Any = None, tool_choice: Any = None
+) -> tuple[float, Reply | Exception]:
+    """Plan and answer one call on the brain: (delay to wait first, reply or the injected error).
+
+    Bridges wait the delay their own way (sync or async) and then return the
+    reply or raise the error; everything else about a call lives in the brain.
+    """
+    plan = brain.plan(messages)
+    try:
+        return plan.delay, brain.finish(plan, messages, tools=tools, tool_choice=tool_choice)
+    except Exception as exc:  # the injected fault, raised after the delay by the caller
+        return plan.delay, exc
+
+
+def parse(text_or_message: Any, schema: type[T], *, agent: str) -> T:
+    """Validate an agent's reply (text or a message object with `.content`) against `schema`."""
+    message = text_or_message if hasattr(text_or_message, "content") else _Text(str(text_or_message))
+    return parse_reply(message, schema, agent=agent)
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    content: str
+    tool_calls: tuple[()] = ()
+
+
+def initial_state(pattern: str, data: Any) -> dict[str, Any]:
+    """The validated initial state of `pattern`, exactly as the LangGraph runner builds it."""
+    spec = PATTERNS[pattern]
+    return spec.initial_state(validate_input(pattern, SAMPLES[pattern] if data is None else data))
+
+
+@dataclass
+class FlowRun:
+    """Book-keeping for one adapter run: timing, steps and usage from the brain's ledger."""
+
+    framework: str
+    pattern: str
+    brain: ScriptedBrain
+    recorder: StepRecorder = field(default_factory=StepRecorder)
+
+    def __post_init__(self) -> None:
+        self._before = self.brain.ledger.snapshot()
+
+    def result(self, state: Mapping[str, Any] | None, *, error: BaseException | None = None) -> RunResult:
+        usage = _delta(self._before, self.brain.ledger.snapshot())
+        status: Literal["completed", "failed"] = "completed"
+        output = None
+        message = None
+        if error is not None:
+            status, message = "failed", f"{type(error).__name__}: {error}"
+        elif state is None or "result" not in state:
+            status, message = "failed", "the flow ended without producing a result"
+        else:
+            output = (
+                PATTERNS[self.pattern].output_model.model_validate(state["result"]).model_dump(mode="json")
+            )
+        return RunResult(
+            framework=self.framework,
+            pattern=self.pattern,
+            status=status,
+            output=output,
+            error=message,
+            steps=sorted(self.recorder.steps, key=lambda s: (s.start, s.agent)),
+            calls=sum(u.calls for u in usage.values()),
+            failed_calls=sum(u.failures for u in usage.values()),
+            prompt_tokens=sum(u.prompt_tokens for u in usage.values()),
+            completion_tokens=sum(u.completion_tokens for u in usage.values()),
+            usage=usage,
+            wall_time_s=round(time.perf_counter() - self.recorder.started, 6),
+        )
+
+
+def _delta(before: Mapping[str, AgentUsage], after: Mapping[str, AgentUsage]) -> dict[str, AgentUsage]:
+    usage = {}
+    for agent, now in after.items():
+        then = before.get(agent, AgentUsage())
+        diff = AgentUsage(
+            calls=now.calls - then.calls,
+            failures=now.failures - then.failures,
+            prompt_tokens=now.prompt_tokens - then.prompt_tokens,
+            completion_tokens=now.completion_tokens - then.completion_tokens,
+        )
+        if diff.calls or diff.failures:
+            usage[agent] = diff
+    return usage

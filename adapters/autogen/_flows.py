@@ -1,0 +1,428 @@
+"""The seven canonical flows as AutoGen teams (see the package docstring for the mapping)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from autogen_agentchat.agents import BaseChatAgent, UserProxyAgent
+from autogen_agentchat.base import ChatAgent, Handoff, Response, Team
+from autogen_agentchat.conditions import TextMessageTermination
+from autogen_agentchat.messages import BaseChatMessage, HandoffMessage, TextMessage
+from autogen_agentchat.teams import DiGraphBuilder, GraphFlow, Swarm
+from autogen_core import CancellationToken
+from autogen_core.models import ChatCompletionClient, CreateResult, LLMMessage, SystemMessage, UserMessage
+from autogen_core.tools import Tool
+from langgraph.graph import END
+from pydantic import BaseModel
+
+from adapters._common import FlowRun, parse
+from patterns import debate as D
+from patterns import handoff as H
+from patterns import map_reduce as MR
+from patterns import pipeline as P
+from patterns import prompts
+from patterns import refinement as R
+from patterns import routing as RT
+from patterns import scatter_gather as SG
+from patterns.errors import UsageError
+from patterns.state import apply_update
+
+__all__ = ["STATE_TYPES", "Context", "build_team"]
+
+M = TypeVar("M", bound=BaseModel)
+
+STATE_TYPES: dict[str, type] = {
+    "pipeline": P.PipelineState,
+    "scatter_gather": SG.ScatterGatherState,
+    "map_reduce": MR.MapReduceState,
+    "refinement": R.RefinementState,
+    "debate": D.DebateState,
+    "routing": RT.RoutingState,
+    "handoff": H.HandoffState,
+}
+
+
+@dataclass
+class Context:
+    """One flow run on AutoGen: the state every agent reads and updates, the model, the options."""
+
+    pattern: str
+    state: Any  # the pattern's TypedDict state, as a plain dict
+    flow: FlowRun
+    client: ChatCompletionClient
+    options: dict[str, Any] = field(default_factory=dict)
+    failure: BaseException | None = None  # the first agent error, re-raised once the team stops
+
+    def apply(self, update: Any) -> None:
+        """Merge an update with the pattern's reducers, as LangGraph does."""
+        self.state = apply_update(STATE_TYPES[self.pattern], self.state, update)
+
+    async def complete(
+        self, role: str, payload: dict[str, Any], *, name: str | None = None, tools: Sequence[Tool] = ()
+    ) -> CreateResult:
+        """One model call with exactly the pattern's two rendered messages."""
+        system, user = prompts.render(role, payload, name=name)
+        messages: list[LLMMessage] = [SystemMessage(content=system), UserMessage(content=user, source="user")]
+        return await self.client.create(messages, tools=list(tools))
+
+    async def ask(self, role: str, payload: dict[str, Any], schema: type[M], *, name: str | None = None) -> M:
+        result = await self.complete(role, payload, name=name)
+        return parse(str(result.content), schema, agent=name or role)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an agent's turn says: its message text and, for the graph, where to go next."""
+
+    content: str
+    next: str | None = None
+    handoff: bool = False
+
+
+Turn = Callable[[Sequence[BaseChatMessage]], Awaitable[Outcome]]
+
+
+class TurnAgent(BaseChatAgent):
+    """An AutoGen agent running one pattern turn: payload from the state, model call, update.
+
+    The decision a pattern makes after the turn travels in the message's
+    `metadata["next"]` (read by the graph's conditional edges) or, for handoffs,
+    as a native `HandoffMessage`.
+    """
+
+    def __init__(self, ctx: Context, name: str, turn: Turn, *, record: bool = True) -> None:
+        super().__init__(name, description=f"{ctx.pattern} step {name}")
+        self._ctx, self._turn, self._record = ctx, turn, record
+
+    @property
+    def produced_message_types(self) -> Sequence[type[BaseChatMessage]]:
+        return (TextMessage, HandoffMessage)
+
+    async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
+        try:
+            if self._record:
+                with self._ctx.flow.recorder.step(self.name):
+                    outcome = await self._turn(messages)
+            else:
+                outcome = await self._turn(messages)
+        except Exception as exc:
+            self._ctx.failure = self._ctx.failure or exc
+            raise
+        if outcome.handoff and outcome.next:
+            return Response(chat_message=HandoffMessage(source=self.name, target=outcome.next, content=outcome.content))
+        metadata = {"next": outcome.next} if outcome.next else {}
+        return Response(chat_message=TextMessage(source=self.name, content=outcome.content, metadata=metadata))
+
+    async def on_reset(self, cancellation_token: CancellationToken) -> None:
+        return None
+
+
+def _when(target: str) -> Callable[[BaseChatMessage], bool]:
+    def condition(message: BaseChatMessage) -> bool:
+        return message.metadata.get("next") == target
+
+    return condition
+
+
+def _json(value: Any) -> str:
+    return prompts.canonical_json(value.model_dump() if isinstance(value, BaseModel) else value)
+
+
+def _graph(
+    nodes: Sequence[ChatAgent],
+    edges: Sequence[tuple[ChatAgent, ChatAgent, str | None]],
+    *,
+    entry: ChatAgent | None = None,
+    any_into: Sequence[ChatAgent] = (),
+    max_turns: int | None = None,
+) -> GraphFlow:
+    builder = DiGraphBuilder()
+    for node in nodes:
+        builder.add_node(node)
+    for source, target, when in edges:
+        builder.add_edge(
+            source,
+            target,
+            condition=_when(when) if when else None,
+            activation_condition="any" if target in any_into else "all",
+        )
+    if entry is not None:
+        builder.set_entry_point(entry)
+    return GraphFlow(participants=builder.get_participants(), graph=builder.build(), max_turns=max_turns)
+
+
+# -- pipeline: GraphFlow extract -> validate -> (transform | reject), the gate as conditional edges
+
+
+def _pipeline(ctx: Context) -> Team:
+    async def extract(_: Sequence[BaseChatMessage]) -> Outcome:
+        reply = await ctx.ask("extractor", P.extractor_payload(ctx.state), P.Extracted)
+        ctx.apply(P.extractor_update(ctx.state, reply))
+        return Outcome(_json(reply))
+
+    async def validate(_: Sequence[BaseChatMessage]) -> Outcome:
+        reply = await ctx.ask("validator", P.record_payload(ctx.state), P.Validation)
+        ctx.apply(P.validator_update(ctx.state, reply))
+        return Outcome(_json(reply), next=P.gate(ctx.state))
+
+    async def transform(_: Sequence[BaseChatMessage]) -> Outcome:
+        reply = await ctx.ask("transformer", P.record_payload(ctx.state), P.Record)
+        ctx.apply(P.transformer_update(ctx.state, reply))
+        return Outcome(_json(ctx.state["result"]))
+
+    async def reject(_: Sequence[BaseChatMessage]) -> Outcome:
+        ctx.apply(P.reject(ctx.state))
+        return Outcome(_json(ctx.state["result"]))
+
+    e, v, t, r = (TurnAgent(ctx, f.__name__, f) for f in (extract, validate, transform, reject))
+    return _graph([e, v, t, r], [(e, v, None), (v, t, "transform"), (v, r, "reject")])
+
+
+# -- scatter-gather: GraphFlow fan-out from N start nodes, fan-in with activation "all"
+
+
+def _scatter_gather(ctx: Context) -> Team:
+    def researcher(task: SG.ResearchTask) -> Turn:
+        name = task["source"]["name"]
+
+        async def research(_: Sequence[BaseChatMessage]) -> Outcome:
+            try:
+                with ctx.flow.recorder.step(name):
+                    reply = await ctx.ask("researcher", SG.researcher_payload(task), SG.SourceFindings, name=name)
+            except Exception as exc:  # a failed source is recorded; the quorum decides at the merge
+                ctx.apply(SG.failure_update(task, exc))
+                return Outcome(f"{type(exc).__name__}: {exc}")
+            ctx.apply(SG.researcher_update(task, reply))
+            return Outcome(_json(reply))
+
+        return research
+
+    async def aggregate(_: Sequence[BaseChatMessage]) -> Outcome:
+        merged = await ctx.ask("aggregator", SG.aggregator_payload(ctx.state), SG.Merged)
+        ctx.apply(SG.aggregator_update(ctx.state, merged))
+        return Outcome(_json(ctx.state["result"]))
+
+    sources = [
+        TurnAgent(ctx, f"research_{i + 1}", researcher(task), record=False)
+        for i, task in enumerate(SG.research_tasks(ctx.state))
+    ]
+    merge = TurnAgent(ctx, "aggregate", aggregate)
+    return _graph([*sources, merge], [(s, merge, None) for s in sources])
+
+
+# -- map-reduce: GraphFlow fan-out over batches, fan-in with activation "all"; concurrency by semaphore
+
+
+def _map_reduce(ctx: Context) -> Team:
+    limit = asyncio.Semaphore(int(ctx.options.get("max_concurrency") or ctx.state["max_concurrency"]))
+
+    def mapper(task: MR.BatchTask) -> Turn:
+        async def map_batch(_: Sequence[BaseChatMessage]) -> Outcome:
+            async with limit:
+                reply = await ctx.ask("mapper", MR.mapper_payload(task), MR.MapReply)
+            ctx.apply(MR.mapper_update(task, reply))
+            return Outcome(_json(reply))
+
+        return map_batch
+
+    async def reduce(_: Sequence[BaseChatMessage]) -> Outcome:
+        reply = await ctx.ask("reducer", MR.reducer_payload(ctx.state), MR.MapReduceOutput)
+        ctx.apply(MR.reducer_update(ctx.state, reply))
+        return Outcome(_json(ctx.state["result"]))
+
+    mappers = [
+        TurnAgent(ctx, f"map_batch_{task['batch'] + 1}", mapper(task))
+        for task in MR.batch_tasks(ctx.state)
+    ]
+    combine = TurnAgent(ctx, "reduce", reduce)
+    return _graph([*mappers, combine], [(m, combine, None) for m in mappers])
+
+
+# -- refinement: GraphFlow loop generate -> critique -> (generate | finish), bounded by max_turns
+
+
+def _refinement(ctx: Context) -> Team:
+    async def generate(_: Sequence[BaseChatMessage]) -> Outcome:
+        reply = await ctx.ask("generator", R.generator_payload(ctx.state), R.Draft)
+        ctx.apply(R.generator_update(ctx.state, reply))
+        return Outcome(_json(reply))
+
+    async def critique(_: Sequence[BaseChatMessage]) -> Outcome:
+        reply = await ctx.ask("critic", R.critic_payload(ctx.state), R.Critique)
+        ctx.apply(R.critic_update(ctx.state, reply))
+        return Outcome(_json(reply), next=R.should_continue(ctx.state))
+
+    async def finish(_: Sequence[BaseChatMessage]) -> Outcome:
+        ctx.apply(R.finish(ctx.state))
+        return Outcome(_json(ctx.state["result"]))
+
+    g, c, f = (TurnAgent(ctx, fn.__name__, fn) for fn in (generate, critique, finish))
+    bound = R.recursion_limit(int(ctx.state["task"]["max_iterations"]))
+    return _graph([g, c, f], [(g, c, None), (c, g, "generate"), (c, f, "finish")], entry=g, max_turns=bound)
+
+
+# -- debate: GraphFlow loop moderator -> debaters (parallel) -> moderator -> vote -> judge/human -> finish
+
+
+def _debate(ctx: Context) -> Team:
+    spec = ctx.state["task"]
+    tasks: list[D.ArgueTask] = []  # the round being argued, fixed when the moderator opens it
+    opened = [False]
+
+    async def moderator(_: Sequence[BaseChatMessage]) -> Outcome:
+        if opened[0]:
+            ctx.apply(D.close_round(ctx.state))
+        opened[0] = True
+        sends = D.next_round(ctx.state)
+        if sends == "vote":
+            return Outcome("vote", next="vote")
+        tasks[:] = [send.arg for send in sends]
+        return Outcome(f"round {ctx.state.get('round', 0) + 1}", next="argue")
+
+    def debater(i: int) -> Turn:
+        async def argue(_: Sequence[BaseChatMessage]) -> Outcome:
+            task = tasks[i]
+            name = D.debater_name(i)
+            reply = await ctx.ask("debater", D.debater_payload(task), D.Position, name=name)
+            ctx.apply(D.debater_update(task, reply))
+            return Outcome(_json(reply))
+
+        return argue
+
+    async def vote(_: Sequence[BaseChatMessage]) -> Outcome:
+        ctx.apply(D.vote(ctx.state))
+        return Outcome(_json(ctx.state["vote"]), next=D.arbitrate(ctx.state))
+
+    async def judge(_: Sequence[BaseChatMessage]) -> Outcome:
+        ruling = await ctx.ask("judge", D.judge_payload(ctx.state), D.Ruling)
+        ctx.apply(D.judge_update(ctx.state, ruling))
+        return Outcome(_json(ruling))
+
+    async def finish(messages: Sequence[BaseChatMessage]) -> Outcome:
+        human = [m for m in messages if m.source == "ask_human"]
+        if human:
+            ctx.apply(_human_update(ctx.state, human[-1].to_text().strip()))
+        ctx.apply(D.finish(ctx.state))
+        return Outcome(_json(ctx.state["result"]))
+
+    mod = TurnAgent(ctx, "moderator", moderator)
+    debaters = [TurnAgent(ctx, D.debater_name(i), debater(i)) for i in range(spec["debaters"])]
+    v, j, f = (TurnAgent(ctx, fn.__name__, fn) for fn in (vote, judge, finish))
+    nodes: list[ChatAgent] = [mod, *debaters, v, j, f]
+    edges: list[tuple[ChatAgent, ChatAgent, str | None]] = [
+        *((mod, d, "argue") for d in debaters),
+        *((d, mod, None) for d in debaters),
+        (mod, v, "vote"),
+        (v, f, "finish"),
+        (v, j, "judge"),
+        (j, f, None),
+    ]
+    if spec["arbitration"] == "human":
+        human = _human(ctx)
+        nodes.append(human)
+        edges += [(v, human, "ask_human"), (human, f, None)]
+    bound = D.recursion_limit(int(spec["rounds"]))
+    return _graph(nodes, edges, entry=mod, any_into=[f], max_turns=bound)
+
+
+def _human(ctx: Context) -> UserProxyAgent:
+    """Human arbitration through AutoGen's `UserProxyAgent`: `answer=` or your own `input_func=`."""
+    answer, input_func = ctx.options.get("answer"), ctx.options.get("input_func")
+    if input_func is None and answer is None:
+        raise UsageError(
+            "debate with arbitration='human' on AutoGen needs the arbitrator's choice: pass answer='OPTION' "
+            "or input_func=callable(prompt) -> str (it feeds AutoGen's UserProxyAgent)"
+        )
+
+    def ask(prompt: str) -> str:
+        with ctx.flow.recorder.step("ask_human"):
+            return str(input_func(prompt) if input_func is not None else answer)
+
+    return UserProxyAgent("ask_human", description="the human arbitrator", input_func=ask)
+
+
+def _human_update(state: dict[str, Any], choice: str) -> dict[str, Any]:
+    # The update of patterns.debate.ask_human, which LangGraph wraps around `interrupt`;
+    # see the report: it belongs in patterns.debate as `human_update`.
+    options = state["task"]["options"]
+    if choice not in options:
+        raise ValueError(f"human arbitration must pick one of {options}, got {choice!r}")
+    return {"ruling": {"decision": choice, "rationale": "decided by a human arbitrator", "by": "human"}}
+
+
+# -- routing: GraphFlow classify -> (billing | technical | general) by conditional edges
+
+
+def _routing(ctx: Context) -> Team:
+    async def classify(_: Sequence[BaseChatMessage]) -> Outcome:
+        reply = await ctx.ask("router", RT.router_payload(ctx.state), RT.Classification)
+        ctx.apply(RT.router_update(ctx.state, reply))
+        return Outcome(_json(reply), next=RT.pick_specialist(ctx.state))
+
+    def specialist(speciality: RT.Route) -> Turn:
+        async def answer(_: Sequence[BaseChatMessage]) -> Outcome:
+            payload = RT.specialist_payload(speciality, ctx.state)
+            reply = await ctx.ask("specialist", payload, RT.Answer, name=speciality)
+            ctx.apply(RT.specialist_update(speciality, ctx.state, reply))
+            return Outcome(_json(ctx.state["result"]))
+
+        return answer
+
+    router = TurnAgent(ctx, "classify", classify)
+    desks = [TurnAgent(ctx, s, specialist(s)) for s in RT.SPECIALISTS]
+    return _graph([router, *desks], [(router, d, d.name) for d in desks])
+
+
+# -- handoff: Swarm; desks hand off with HandoffMessage, driven by the model's transfer_to_* calls
+
+
+def _handoff(ctx: Context) -> Team:
+    use_tools = bool(ctx.options.get("handoff_tools", True))
+
+    def desk(name: str) -> Turn:
+        others = tuple(d for d in H.DESKS if d not in (name, "triage"))
+        tools = [Handoff(target=o).handoff_tool for o in others] if use_tools else []
+
+        async def turn(_: Sequence[BaseChatMessage]) -> Outcome:
+            result = await ctx.complete("support", H.desk_payload(name, ctx.state), name=name, tools=tools)
+            reply = _desk_reply(result, name)
+            goto, update = H.desk_update(name, ctx.state, reply)
+            ctx.apply(update)
+            if goto == END:
+                return Outcome(ctx.state["result"]["answer"])
+            return Outcome(update["history"][-1]["content"], next=goto, handoff=True)
+
+        return turn
+
+    desks: list[ChatAgent] = [TurnAgent(ctx, name, desk(name)) for name in H.DESKS]
+    bound = H.recursion_limit(int(ctx.state["max_handoffs"]))
+    return Swarm(desks, termination_condition=TextMessageTermination(), max_turns=bound)
+
+
+def _desk_reply(result: CreateResult, desk: str) -> H.DeskReply:
+    """The desk's reply: a `transfer_to_X` function call is a handoff to X with the call's reason."""
+    if isinstance(result.content, str):
+        return parse(result.content, H.DeskReply, agent=desk)
+    call = result.content[0]
+    args = json.loads(call.arguments or "{}")
+    return H.DeskReply(action="handoff", to=call.name.removeprefix("transfer_to_"), reason=str(args.get("reason") or ""))
+
+
+_BUILDERS: dict[str, Callable[[Context], Team]] = {
+    "pipeline": _pipeline,
+    "scatter_gather": _scatter_gather,
+    "map_reduce": _map_reduce,
+    "refinement": _refinement,
+    "debate": _debate,
+    "routing": _routing,
+    "handoff": _handoff,
+}
+
+
+def build_team(ctx: Context) -> Team:
+    """The AutoGen team running `ctx.pattern` over `ctx.state`."""
+    return _BUILDERS[ctx.pattern](ctx)

@@ -1,0 +1,37 @@
+"""LangGraph: the reference implementation, `patterns/`, behind the adapter interface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters._common import FlowRun
+from patterns.llm import resolve_model
+from patterns.model import ScriptedChatModel
+from patterns.runner import arun
+
+__all__ = ["run_flow"]
+
+
+async def run_flow(
+    pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
+) -> dict[str, Any]:
+    model = (
+        resolve_model("openai:scripted", base_url=base_url)
+        if base_url
+        else ScriptedChatModel(brain=flow.brain)
+    )
+    # The runner validates input again and takes it in input form, not state form.
+    result = await arun(
+        pattern,
+        options.pop("input", None) or _as_input(pattern, state),
+        model=model,
+        checkpoint=options.pop("checkpoint", "memory"),
+    )
+    flow.recorder.steps.extend(result.steps)
+    if result.status != "completed":
+        raise RuntimeError(result.error or result.status)
+    return {"result": result.output}
+
+
+def _as_input(pattern: str, state: dict[str, Any]) -> dict[str, Any]:
+    return dict(state["task"]) if "task" in state else dict(state)

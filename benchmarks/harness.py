@@ -1,0 +1,99 @@
+"""Run the suite, write the result JSON, then the report from that JSON alone.
+
+Where results go. A `full` run writes `benchmarks/results/bench-full-<UTC time>.json`,
+`latest.json`, `report.md` and one PNG per measure: that is what the README links.
+Any other profile writes the same files under `benchmarks/results/<profile>/`,
+so a `--quick` run never overwrites the committed full report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import environment
+from benchmarks.floor import FRAMEWORK as FLOOR
+from benchmarks.profiles import MEASURES, Profile
+from benchmarks.report import write_report
+from benchmarks.suite import Suite
+
+__all__ = ["RESULTS_DIR", "SCHEMA", "results_dir_for", "run_bench"]
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+SCHEMA = 1
+
+
+def results_dir_for(profile: str, base: Path | None = None) -> Path:
+    base = base or RESULTS_DIR
+    return base if profile == "full" else base / profile
+
+
+async def run_bench(
+    profile: Profile,
+    *,
+    patterns: list[str],
+    frameworks: list[str],
+    measures: list[str] | None = None,
+    results_dir: Path | None = None,
+    progress: Callable[[str, int, int], None] = lambda _label, _done, _total: None,
+) -> Path:
+    """Run the selected measures; return the path of the timestamped result JSON."""
+    measures = list(measures or MEASURES)
+    out = results_dir_for(profile.name, results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC)
+    t0 = time.perf_counter()
+    total = 2 + len(measures)
+    done = 0
+
+    def step(label: str) -> None:
+        progress(label, done, total)
+
+    suite = Suite(profile, patterns, [f for f in frameworks if f != FLOOR], measures, progress=step)
+    env = environment.collect()
+    await suite.probe()
+    done += 1
+    document: dict[str, Any] = {
+        "schema": SCHEMA,
+        "run": {
+            "profile": profile.name,
+            "started": started.isoformat(timespec="seconds"),
+            "patterns": patterns,
+            "frameworks": suite.frameworks,
+            "floor": FLOOR,
+            "measures": measures,
+        },
+        "environment": env,
+        "profile": profile.as_dict(),
+        "frameworks": suite.status,
+        "equivalence": await suite.equivalence(),
+        "measures": {},
+    }
+    done += 1
+    for name in measures:
+        step(name)
+        m0 = time.perf_counter()
+        try:
+            result = await getattr(suite, name)()
+            result["status"] = "ok"
+        except Exception as exc:  # one broken measure must not lose the others
+            result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}", "rows": []}
+        result["wall_s"] = time.perf_counter() - m0
+        document["measures"][name] = result
+        done += 1
+        step(name)
+    document["run"]["reduced"] = suite.reduced
+    document["run"]["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
+    document["run"]["wall_s"] = time.perf_counter() - t0
+
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    path = out / f"bench-{profile.name}-{stamp}.json"
+    text = json.dumps(document, indent=1, sort_keys=False, allow_nan=False, default=str)
+    path.write_text(text + "\n", encoding="utf-8")
+    (out / "latest.json").write_text(text + "\n", encoding="utf-8")
+    write_report(out / "latest.json", out)
+    return path

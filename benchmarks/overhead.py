@@ -1,0 +1,151 @@
+"""Per-step overhead of each pattern against bare LangGraph of the same shape.
+
+For every pattern we run (a) the real pattern graph on the zero-latency
+scripted model and (b) a bare LangGraph graph with the same supersteps and the
+same number of tasks per superstep, whose nodes do nothing. Both run in the
+same process, interleaved, after warm-up; we report medians of repeated runs
+and the ratio (a)/(b). The difference is what a step of ours costs on top of
+LangGraph's own scheduling: prompt rendering, the LangChain model call with its
+callbacks, the scripted model's work, JSON parsing and pydantic validation.
+
+    python benchmarks/overhead.py [--repeats 30] [--checkpointer none|memory] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import operator
+import os
+import platform
+import statistics
+import time
+from collections.abc import Sequence
+from typing import Annotated, Any, TypedDict
+
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import Send
+from rich.console import Console
+from rich.table import Table
+
+from patterns import AgentContext, ScriptedChatModel
+from patterns.runner import PATTERNS
+from patterns.samples import SAMPLES
+
+# Tasks per superstep of each pattern's sample run (asserted against the real run below).
+SHAPES: dict[str, list[int]] = {
+    "pipeline": [1, 1, 1],
+    "scatter_gather": [5, 1],
+    "map_reduce": [40, 1],
+    "refinement": [1, 1, 1, 1, 1, 1, 1],
+    "debate": [3, 1, 3, 1, 1, 1],
+    "routing": [1, 1],
+    "handoff": [1, 1],
+}
+
+
+class _Bare(TypedDict, total=False):
+    n: Annotated[int, operator.add]
+
+
+async def _noop(_state: Any) -> _Bare:
+    return {"n": 1}
+
+
+def _bare_graph(shape: Sequence[int], checkpointer: Any) -> Any:
+    """Stages in a row; a stage of k > 1 tasks is k `Send`s, as the patterns fan out."""
+    graph = StateGraph(_Bare)
+    names = [f"s{i}" for i in range(len(shape))]
+    for name in names:
+        graph.add_node(name, _noop)
+    previous = START
+    for name, width in zip(names, shape, strict=True):
+        if width > 1:
+            graph.add_conditional_edges(previous, lambda _s, n=name, w=width: [Send(n, {}) for _ in range(w)], [name])
+        else:
+            graph.add_edge(previous, name)
+        previous = name
+    graph.add_edge(previous, END)
+    return graph.compile(checkpointer=checkpointer)
+
+
+def _config(pattern: str, state: dict[str, Any], checkpointed: bool, run: int) -> dict[str, Any]:
+    spec = PATTERNS[pattern]
+    config: dict[str, Any] = {"recursion_limit": spec.recursion_limit(state)}
+    if (concurrency := spec.max_concurrency(state)) is not None:
+        config["max_concurrency"] = concurrency
+    if checkpointed:
+        config["configurable"] = {"thread_id": f"{pattern}-{run}"}
+    return config
+
+
+async def _measure(pattern: str, repeats: int, warmup: int, checkpointed: bool) -> dict[str, Any]:
+    spec = PATTERNS[pattern]
+    state = spec.initial_state(spec.input_model.model_validate(SAMPLES[pattern]))
+    shape = SHAPES[pattern]
+    steps = sum(shape)
+    ours = spec.build(checkpointer=InMemorySaver() if checkpointed else None)
+    bare = _bare_graph(shape, InMemorySaver() if checkpointed else None)
+    context = AgentContext(model=ScriptedChatModel())
+
+    executed = 0
+    async for _ in ours.astream(state, _config(pattern, state, checkpointed, -1), context=context, stream_mode="tasks"):
+        executed += 1
+    if executed != 2 * steps:  # one start and one end event per task
+        raise RuntimeError(f"{pattern}: ran {executed // 2} tasks, SHAPES says {steps}; update SHAPES")
+
+    ours_times, bare_times = [], []
+    for run in range(warmup + repeats):
+        # Interleave the two so drift in machine load hits both alike.
+        t0 = time.perf_counter()
+        await ours.ainvoke(state, _config(pattern, state, checkpointed, run), context=context)
+        t1 = time.perf_counter()
+        await bare.ainvoke({"n": 0}, _config(pattern, state, checkpointed, run))
+        t2 = time.perf_counter()
+        if run >= warmup:
+            ours_times.append((t1 - t0) / steps)
+            bare_times.append((t2 - t1) / steps)
+    ours_med, bare_med = statistics.median(ours_times), statistics.median(bare_times)
+    return {
+        "pattern": pattern, "steps": steps, "repeats": repeats,
+        "bare_step_us": round(bare_med * 1e6, 1), "pattern_step_us": round(ours_med * 1e6, 1),
+        "overhead_step_us": round((ours_med - bare_med) * 1e6, 1), "ratio": round(ours_med / bare_med, 2),
+    }
+
+
+async def _main(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
+    for pattern in args.patterns or list(SHAPES):
+        repeats = max(5, args.repeats // 4) if pattern == "map_reduce" else args.repeats
+        results.append(await _measure(pattern, repeats, args.warmup, args.checkpointer == "memory"))
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--checkpointer", choices=["none", "memory"], default="none")
+    parser.add_argument("--patterns", nargs="*", choices=list(SHAPES))
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
+    args = parser.parse_args()
+    results = asyncio.run(_main(args))
+
+    table = Table(title=f"per-step time, medians (checkpointer: {args.checkpointer}, zero-latency scripted model)")
+    for column in ("pattern", "steps", "bare LangGraph µs/step", "pattern µs/step", "overhead µs/step", "ratio"):
+        table.add_column(column, justify="left" if column == "pattern" else "right")
+    for r in results:
+        table.add_row(r["pattern"], str(r["steps"]), f"{r['bare_step_us']:.0f}", f"{r['pattern_step_us']:.0f}",
+                      f"{r['overhead_step_us']:.0f}", f"{r['ratio']:.2f}x")
+    Console().print(table)
+    if args.json:
+        environment = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump({"environment": environment, "checkpointer": args.checkpointer, "results": results}, handle,
+                      indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,167 @@
+"""The scenarios' sizes: `full` (the committed results), `quick` (under 3 minutes) and `tiny` (tests).
+
+Every size a measure uses is here, and every profile's values are copied into
+the result JSON, so a report always says what it ran.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+__all__ = ["MEASURES", "PROFILES", "Profile"]
+
+#: Every measure the suite knows, in report order.
+MEASURES = (
+    "overhead",
+    "parallel",
+    "throughput",
+    "scaling_branches",
+    "scaling_state",
+    "checkpoint",
+    "wire",
+    "footprint",
+    "resilience",
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    seed: int
+    # timing discipline (in-process measures)
+    warmup: int
+    repeats: int
+    min_repeats: int
+    budget_s: float  # per candidate and scenario: stop repeating after this, keeping at least min_repeats
+    timeout_s: float  # per single flow run: a framework slower than this is reported as timed out
+    deadline_s: float | None  # past this, scenarios still to come run once (recorded as reduced)
+    # overhead: the patterns' samples, with map-reduce cut to this many reviews (None: the 1,000 of the sample)
+    map_reduce_items: int | None
+    # parallel efficiency
+    scatter_sources: int
+    scatter_latency_s: float
+    map_items: int
+    map_concurrency: int
+    map_latency_s: float
+    parallel_repeats: int
+    # throughput and scaling
+    throughput_pattern: str
+    throughput_levels: tuple[int, ...]
+    branch_counts: tuple[int, ...]
+    state_sizes: tuple[int, ...]  # bytes of input JSON
+    state_items: int
+    scaling_repeats: int
+    # checkpoint cost
+    checkpoint_patterns: tuple[str, ...]
+    checkpoint_savers: tuple[str, ...]
+    durabilities: tuple[str, ...]
+    # resilience
+    fault_rates: tuple[float, ...]
+    fault_runs: int
+    fault_concurrency: int
+    # footprint
+    footprint_pattern: str
+    footprint_repeats: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Profile(
+    name="full",
+    seed=0,
+    warmup=3,
+    repeats=30,
+    min_repeats=5,
+    budget_s=20.0,
+    timeout_s=120.0,
+    deadline_s=1500.0,
+    map_reduce_items=None,
+    scatter_sources=50,
+    scatter_latency_s=0.1,
+    map_items=1000,
+    map_concurrency=50,
+    map_latency_s=0.02,
+    parallel_repeats=7,
+    throughput_pattern="pipeline",
+    throughput_levels=(1, 10, 100),
+    branch_counts=(10, 100, 1000),
+    state_sizes=(10_000, 100_000, 1_000_000),
+    state_items=8,
+    scaling_repeats=7,
+    checkpoint_patterns=("pipeline", "scatter_gather", "refinement", "debate"),
+    checkpoint_savers=("none", "memory", "sqlite", "postgresql"),
+    durabilities=("sync", "async", "exit"),
+    fault_rates=(0.1, 0.3),
+    fault_runs=20,
+    fault_concurrency=32,
+    footprint_pattern="pipeline",
+    footprint_repeats=3,
+)
+
+QUICK = Profile(
+    name="quick",
+    seed=0,
+    warmup=1,
+    repeats=9,
+    min_repeats=3,
+    budget_s=2.0,
+    timeout_s=30.0,
+    deadline_s=140.0,
+    map_reduce_items=200,
+    scatter_sources=50,
+    scatter_latency_s=0.1,
+    map_items=250,
+    map_concurrency=50,
+    map_latency_s=0.02,
+    parallel_repeats=3,
+    throughput_pattern="pipeline",
+    throughput_levels=(1, 10, 100),
+    branch_counts=(10, 100),
+    state_sizes=(10_000, 100_000),
+    state_items=8,
+    scaling_repeats=3,
+    checkpoint_patterns=("pipeline", "refinement"),
+    checkpoint_savers=("none", "memory", "sqlite", "postgresql"),
+    durabilities=("sync", "async", "exit"),
+    fault_rates=(0.1, 0.3),
+    fault_runs=6,
+    fault_concurrency=32,
+    footprint_pattern="pipeline",
+    footprint_repeats=1,
+)
+
+TINY = Profile(
+    name="tiny",
+    seed=0,
+    warmup=1,
+    repeats=3,
+    min_repeats=2,
+    budget_s=1.0,
+    timeout_s=20.0,
+    deadline_s=None,
+    map_reduce_items=50,
+    scatter_sources=5,
+    scatter_latency_s=0.02,
+    map_items=20,
+    map_concurrency=5,
+    map_latency_s=0.01,
+    parallel_repeats=2,
+    throughput_pattern="routing",
+    throughput_levels=(1, 4),
+    branch_counts=(4, 8),
+    state_sizes=(2_000, 8_000),
+    state_items=4,
+    scaling_repeats=2,
+    checkpoint_patterns=("pipeline",),
+    checkpoint_savers=("none", "memory", "sqlite", "postgresql"),
+    durabilities=("sync", "exit"),
+    fault_rates=(0.3,),
+    fault_runs=2,
+    fault_concurrency=8,
+    footprint_pattern="routing",
+    footprint_repeats=1,
+)
+
+PROFILES: dict[str, Profile] = {p.name: p for p in (FULL, QUICK, TINY)}

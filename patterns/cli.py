@@ -1,0 +1,397 @@
+"""`orch`: list, inspect and run the patterns; serve the scripted model; run the demo.
+
+Every failure a user can cause (unknown pattern, bad JSON, schema errors, an
+unreachable database, out-of-range options, resuming an unknown thread) ends
+in one line on stderr and exit code 2. A flow that runs and fails exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from patterns.checkpoint import DEFAULT_CHECKPOINT_URL
+from patterns.errors import UsageError
+from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
+from patterns.result import RunResult
+from patterns.runner import PATTERNS, StepEvent, arun
+from patterns.samples import SAMPLES
+
+__all__ = ["PLUGIN_GROUP", "brain_from_args", "main", "read_input", "result_table", "summarize"]
+
+#: Entry-point group through which other packages add commands and `orch run` options;
+#: `adapters` adds `--framework` and `orch compare` this way, so `patterns` never imports it.
+PLUGIN_GROUP = "orch.commands"
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Outside a terminal rich would wrap at 80 columns; logs and CI output read better wide.
+_out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = _non_negative(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {text!r}")
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="orch", description="Multi-agent orchestration patterns on LangGraph.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("list", help="list the patterns")
+    sample = sub.add_parser(
+        "sample", help="print a pattern's sample input as JSON (edit it, pass it to --input)"
+    )
+    sample.add_argument("pattern")
+
+    model_opts = _Parser(add_help=False)
+    model_opts.add_argument(
+        "--model",
+        default=None,
+        help="'scripted' (default) or PROVIDER:MODEL, e.g. openai:gpt-4o-mini ($ORCH_MODEL)",
+    )
+    model_opts.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint ($ORCH_BASE_URL)")
+    model_opts.add_argument("--seed", type=int, default=0, help="scripted model seed")
+    model_opts.add_argument(
+        "--latency", type=_non_negative, default=0.0, help="scripted latency per call, seconds"
+    )
+    model_opts.add_argument(
+        "--fault-rate",
+        type=_rate,
+        default=0.0,
+        help="scripted transient fault rate per call, 0..1 (timeouts, 429, 5xx, malformed)",
+    )
+
+    run = sub.add_parser("run", parents=[model_opts], help="run one pattern")
+    run.add_argument("pattern")
+    run.add_argument(
+        "--input", metavar="FILE|-", help="input JSON file, or - for stdin (default: the sample)"
+    )
+    run.add_argument(
+        "--checkpoint",
+        default=DEFAULT_CHECKPOINT_URL,
+        metavar="URL",
+        help=f"memory | sqlite:///PATH | postgresql://... (default {DEFAULT_CHECKPOINT_URL})",
+    )
+    run.add_argument("--thread", metavar="ID", help="thread id (default: a new one)")
+    run.add_argument("--resume", action="store_true", help="continue --thread from its last checkpoint")
+    run.add_argument("--answer", metavar="JSON", help="with --resume: the value for a pending interrupt")
+    run.add_argument(
+        "--durability",
+        choices=["sync", "async", "exit"],
+        default="sync",
+        help="when checkpoints are written (sync: before each next step; survives a crash)",
+    )
+    run.add_argument("--json", action="store_true", help="print the full result as JSON")
+
+    demo = sub.add_parser("demo", parents=[model_opts], help="run every pattern once and show a table")
+    demo.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT_URL, metavar="URL")
+    demo.add_argument("--json", action="store_true")
+
+    serve = sub.add_parser(
+        "serve-model",
+        parents=[model_opts],
+        help="serve the scripted model as an OpenAI-compatible API on loopback",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=_port, default=8765)
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="serve on a non-loopback host (the server has no authentication)",
+    )
+    serve.add_argument(
+        "--log", type=Path, default=None, metavar="FILE", help="append each request to this JSONL"
+    )
+    for plugin in entry_points(group=PLUGIN_GROUP):
+        plugin.load()(sub, {"run": run, "demo": demo, "serve-model": serve, "model-options": model_opts})
+    return parser
+
+
+def read_input(source: str | None) -> Any:
+    if source is None:
+        return None
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read input file {source!r}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "stdin" if source == "-" else source
+        raise UsageError(
+            f"input {where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+
+
+def brain_from_args(args: argparse.Namespace) -> ScriptedBrain:
+    """The scripted model's brain configured by --seed, --latency and --fault-rate."""
+    return ScriptedBrain(
+        seed=args.seed,
+        latency=LatencyPolicy(mean=args.latency),
+        faults=FaultPolicy.transient(args.fault_rate),
+    )
+
+
+def _model(args: argparse.Namespace) -> Any:
+    from patterns.llm import resolve_model
+
+    return resolve_model(
+        args.model,
+        base_url=args.base_url,
+        seed=args.seed,
+        latency=LatencyPolicy(mean=args.latency),
+        faults=FaultPolicy.transient(args.fault_rate),
+    )
+
+
+class _Progress:
+    """Live progress on stderr: a spinner on a terminal, one line per finished step otherwise."""
+
+    def __init__(self, pattern: str, quiet: bool) -> None:
+        self.pattern, self.quiet, self.done = pattern, quiet, 0
+        self.running: dict[str, int] = {}
+        self.status = _err.status(f"{pattern}: starting") if _err.is_terminal and not quiet else None
+
+    def __enter__(self) -> _Progress:
+        if self.status:
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status:
+            self.status.__exit__(None, None, None)
+
+    def __call__(self, event: StepEvent) -> None:
+        if event.end is None:
+            self.running[event.agent] = self.running.get(event.agent, 0) + 1
+        else:
+            self.done += 1
+            self.running[event.agent] = max(0, self.running.get(event.agent, 1) - 1)
+            if self.status is None and not self.quiet:
+                _err.print(
+                    f"  {self.pattern} step {self.done}: {event.agent} {event.status} "
+                    f"({event.end - event.start:.3f}s)"
+                )
+        if self.status:
+            active = ", ".join(f"{a} x{n}" if n > 1 else a for a, n in self.running.items() if n) or "-"
+            self.status.update(f"{self.pattern}: {self.done} steps done; running: {active}")
+
+
+def summarize(result: RunResult) -> str:
+    out = result.output or {}
+    if result.status != "completed":
+        return result.error or f"waiting for input: {json.dumps(result.interrupt)[:120]}"
+    match result.pattern:
+        case "pipeline":
+            rec = out["record"]
+            return (
+                f"{out['status']}: {rec.get('invoice_id')} {rec.get('customer')} total_cents={rec.get('total_cents')}"
+                if out["status"] == "transformed"
+                else f"rejected: {'; '.join(out['reasons'])}"
+            )
+        case "scatter_gather":
+            return (
+                f"{len(out['findings'])} findings from {len(out['sources_ok'])}/"
+                f"{len(out['sources_ok']) + len(out['sources_failed'])} sources (quorum {out['quorum']}"
+                f"{' met' if out['quorum_met'] else ' NOT met'})"
+            )
+        case "map_reduce":
+            return (
+                f"{out['count']} items, mean sentiment {out['mean_sentiment']:+.3f}, {out['batches']} batches"
+            )
+        case "refinement":
+            return f"best score {out['best_score']:.2f} after {out['iterations']} iterations ({out['stop_reason']})"
+        case "debate":
+            return f"{out['decision']} by {out['decided_by']} (confidence {out['confidence']:.2f})"
+        case "routing":
+            return f"routed to {out['route']} (confidence {out['confidence']:.2f})"
+        case "handoff":
+            chain = " -> ".join(["triage"] + [h["to_agent"] for h in out["handoffs"]])
+            return f"{chain}; answered by {out['handled_by']}"
+    return json.dumps(out)[:120]
+
+
+def result_table(results: Sequence[RunResult], title: str) -> Table:
+    table = Table(title=title)
+    for column, justify in (
+        ("pattern", "left"),
+        ("status", "left"),
+        ("result", "left"),
+        ("steps", "right"),
+        ("LLM calls", "right"),
+        ("tokens (in/out)", "right"),
+        ("wall time", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        colour = {"completed": "green", "interrupted": "yellow", "failed": "red"}[r.status]
+        table.add_row(
+            r.pattern,
+            f"[{colour}]{r.status}[/]",
+            summarize(r),
+            str(len(r.steps)),
+            str(r.calls),
+            f"{r.prompt_tokens:,}/{r.completion_tokens:,}",
+            f"{r.wall_time_s * 1000:.0f} ms",
+        )
+    return table
+
+
+async def _run(args: argparse.Namespace) -> int:
+    if getattr(args, "framework", "langgraph") != "langgraph" or getattr(args, "via_http", False):
+        return int(await args.run_on_framework(args))  # set by the adapters plugin
+    if args.pattern not in PATTERNS:
+        raise UsageError(f"unknown pattern {args.pattern!r}; choose one of: {', '.join(PATTERNS)}")
+    if args.resume and args.input:
+        raise UsageError("--resume continues a thread from its checkpoint; it takes no --input")
+    if args.answer is not None and not args.resume:
+        raise UsageError("--answer is only meaningful with --resume")
+    answer = None
+    if args.answer is not None:
+        try:
+            answer = json.loads(args.answer)
+        except json.JSONDecodeError:
+            answer = args.answer  # a bare word such as postgresql
+    data = read_input(args.input)
+    with _Progress(args.pattern, quiet=args.json) as progress:
+        result = await arun(
+            args.pattern,
+            data,
+            model=_model(args),
+            checkpoint=args.checkpoint,
+            thread_id=args.thread,
+            resume=args.resume,
+            resume_value=answer,
+            durability=args.durability,
+            on_step=progress,
+        )
+    if args.json:
+        print(result.model_dump_json(indent=2))
+    else:
+        _out.print(result_table([result], f"orch run {args.pattern}  (thread {result.thread_id})"))
+        if result.status == "interrupted":
+            _out.print(
+                f"Waiting for a decision. Resume with: orch run {args.pattern} --resume "
+                f"--thread {result.thread_id} --checkpoint {args.checkpoint} --answer CHOICE"
+            )
+        elif result.output is not None:
+            _out.print_json(json.dumps(result.output))
+    return {"completed": 0, "interrupted": 0, "failed": 1}[result.status]
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    results = []
+    for name in PATTERNS:
+        with _Progress(name, quiet=args.json) as progress:
+            results.append(await arun(name, model=_model(args), checkpoint=args.checkpoint, on_step=progress))
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in results], indent=2))
+    else:
+        _out.print(
+            result_table(
+                results,
+                f"orch demo: every pattern on the {args.model or 'scripted'} model, "
+                f"checkpoints at {args.checkpoint}",
+            )
+        )
+    return 0 if all(r.status == "completed" for r in results) else 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from patterns.model.server import check_host, serve
+
+    check_host(args.host, args.allow_remote)  # before the banner: a refused host must not look served
+    _err.print(f"scripted model on http://{args.host}:{args.port}/v1 (Ctrl-C to stop)")
+    serve(
+        brain_from_args(args),
+        host=args.host,
+        port=args.port,
+        request_log=args.log,
+        allow_remote=args.allow_remote,
+    )
+    return 0
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if hasattr(args, "handler"):  # a plugin's command
+        return int(args.handler(args))
+    if args.command == "list":
+        table = Table(title="patterns")
+        table.add_column("name")
+        table.add_column("what it does")
+        for spec in PATTERNS.values():
+            table.add_row(spec.name, spec.summary)
+        _out.print(table)
+        return 0
+    if args.command == "sample":
+        if args.pattern not in SAMPLES:
+            raise UsageError(f"unknown pattern {args.pattern!r}; choose one of: {', '.join(PATTERNS)}")
+        print(json.dumps(SAMPLES[args.pattern], indent=2))
+        return 0
+    if args.command == "run":
+        return asyncio.run(_run(args))
+    if args.command == "demo":
+        return asyncio.run(_demo(args))
+    return _serve(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry point; returns the exit code."""
+    try:
+        args = _parser().parse_args(argv)
+        return _dispatch(args)
+    except UsageError as exc:
+        _err.print(f"orch: error: {exc}", markup=False)
+        return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        _err.print("orch: interrupted; resume with --resume --thread ID", markup=False)
+        return 130
+    except Exception as exc:
+        if os.environ.get("ORCH_DEBUG"):
+            raise
+        _err.print(
+            f"orch: internal error: {type(exc).__name__}: {exc} (set ORCH_DEBUG=1 for the traceback)",
+            markup=False,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

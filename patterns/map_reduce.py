@@ -1,0 +1,149 @@
+"""Map-reduce: one mapper agent over a collection in batches, then an associative reduce.
+
+For homogeneous work over many items (sentiment of 1,000 reviews). Items are cut
+into batches, each batch is one `Send` to the mapper (so one model call per
+batch, not per item), and LangGraph's `max_concurrency` bounds how many run at
+once. Each branch folds its batch into a partial aggregate; the reducer agent
+combines the partials. The combine is associative and commutative, so batch size
+and completion order cannot change the answer.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import RetryPolicy, Send
+from pydantic import BaseModel, Field, field_validator
+
+from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
+from patterns.model.responders import combine_partials
+
+__all__ = ["MapReduceInput", "MapReduceOutput", "build_map_reduce"]
+
+
+class Item(BaseModel):
+    id: str
+    text: str
+
+
+class MapReduceInput(BaseModel):
+    items: list[Item] = Field(min_length=1)
+    batch_size: int = Field(default=25, ge=1, le=1000)
+    max_concurrency: int = Field(default=8, ge=1, le=1000, description="Batches in flight at once.")
+
+    @field_validator("items")
+    @classmethod
+    def _unique_ids(cls, items: list[Item]) -> list[Item]:
+        if len({i.id for i in items}) != len(items):
+            raise ValueError("item ids must be unique")
+        return items
+
+
+class Scored(BaseModel):
+    id: str
+    score: float
+    label: str
+
+
+class MapReply(BaseModel):
+    results: list[Scored]
+
+
+class MapReduceOutput(BaseModel):
+    count: int
+    score_sum: float
+    mean_sentiment: float
+    histogram: dict[str, int]
+    most_positive: tuple[str, float] | None
+    most_negative: tuple[str, float] | None
+    batches: int = 0
+
+
+class MapReduceState(TypedDict, total=False):
+    items: list[dict[str, Any]]
+    batch_size: int
+    max_concurrency: int
+    partials: Annotated[list[dict[str, Any]], operator.add]
+    result: dict[str, Any]
+
+
+class BatchTask(TypedDict):
+    batch: int
+    items: list[dict[str, Any]]
+
+
+# -- agent turns (payloads and updates, shared with the adapters) -----------
+
+
+def batch_tasks(state: MapReduceState) -> list[BatchTask]:
+    items, size = state["items"], state["batch_size"]
+    return [{"batch": n, "items": items[i : i + size]} for n, i in enumerate(range(0, len(items), size))]
+
+
+def mapper_payload(task: BatchTask) -> dict[str, Any]:
+    return {"items": task["items"]}
+
+
+def mapper_update(task: BatchTask, reply: MapReply) -> MapReduceState:
+    # Fold the batch with the same associative combine the reducer uses, one item at a time.
+    partial = combine_partials(
+        [
+            {
+                "count": 1,
+                "score_sum": r.score,
+                "histogram": {r.label: 1},
+                "most_positive": [r.id, r.score],
+                "most_negative": [r.id, r.score],
+            }
+            for r in reply.results
+        ]
+    )
+    return {"partials": [{**partial, "batch": task["batch"]}]}
+
+
+def reducer_payload(state: MapReduceState) -> dict[str, Any]:
+    partials = sorted(state.get("partials", []), key=lambda p: p["batch"])
+    return {"partials": [{k: v for k, v in p.items() if k != "batch"} for p in partials]}
+
+
+def reducer_update(state: MapReduceState, reply: MapReduceOutput) -> MapReduceState:
+    return {"result": reply.model_copy(update={"batches": len(state.get("partials", []))}).model_dump()}
+
+
+# -- nodes -------------------------------------------------------------------
+
+
+async def map_batch(state: BatchTask, runtime: Runtime[AgentContext]) -> MapReduceState:
+    reply = await call_agent(runtime.context.model, "mapper", mapper_payload(state), MapReply)
+    return mapper_update(state, reply)
+
+
+async def reduce(state: MapReduceState, runtime: Runtime[AgentContext]) -> MapReduceState:
+    reply = await call_agent(runtime.context.model, "reducer", reducer_payload(state), MapReduceOutput)
+    return reducer_update(state, reply)
+
+
+# -- edges -------------------------------------------------------------------
+
+
+def fan_out(state: MapReduceState) -> list[Send]:
+    return [Send("map_batch", task) for task in batch_tasks(state)]
+
+
+# -- builder -----------------------------------------------------------------
+
+
+def build_map_reduce(
+    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+) -> PatternGraph:
+    """START -> map_batch x ceil(N / batch_size) (bounded by max_concurrency) -> reduce."""
+    graph = StateGraph(MapReduceState, context_schema=AgentContext)
+    graph.add_node("map_batch", map_batch, input_schema=BatchTask, retry_policy=retry_policy)
+    graph.add_node("reduce", reduce, retry_policy=retry_policy)
+    graph.add_conditional_edges(START, fan_out, ["map_batch"])
+    graph.add_edge("map_batch", "reduce")
+    graph.add_edge("reduce", END)
+    return graph.compile(checkpointer=checkpointer, name="map_reduce")

@@ -1,0 +1,60 @@
+"""Per-agent accounting of model calls and tokens."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+__all__ = ["AgentUsage", "UsageLedger"]
+
+
+class AgentUsage(BaseModel):
+    """What one agent consumed: successful calls, failed calls and tokens."""
+
+    calls: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class UsageLedger:
+    """Thread-safe totals per agent; shared by everything that calls one model."""
+
+    def __post_init__(self) -> None:
+        self._by_agent: dict[str, AgentUsage] = {}
+        self._lock = threading.Lock()
+
+    def record(self, agent: str, prompt_tokens: int, completion_tokens: int, *, failed: bool = False) -> None:
+        with self._lock:
+            usage = self._by_agent.setdefault(agent, AgentUsage())
+            if failed:
+                usage.failures += 1
+            else:
+                usage.calls += 1
+                usage.prompt_tokens += prompt_tokens
+                usage.completion_tokens += completion_tokens
+
+    def snapshot(self) -> dict[str, AgentUsage]:
+        """A copy of the per-agent totals, sorted by agent name."""
+        with self._lock:
+            return {name: u.model_copy() for name, u in sorted(self._by_agent.items())}
+
+    def total(self) -> AgentUsage:
+        total = AgentUsage()
+        for usage in self.snapshot().values():
+            total.calls += usage.calls
+            total.failures += usage.failures
+            total.prompt_tokens += usage.prompt_tokens
+            total.completion_tokens += usage.completion_tokens
+        return total
+
+    def reset(self) -> None:
+        with self._lock:
+            self._by_agent.clear()

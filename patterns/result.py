@@ -1,0 +1,43 @@
+"""The one result type every run returns, on any framework: what the benchmarks are built on."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from patterns.model.accounting import AgentUsage
+
+__all__ = ["RunResult", "StepRecord"]
+
+
+class StepRecord(BaseModel):
+    """One executed step: an agent's node, its start and end in seconds since the run began."""
+
+    agent: str
+    start: float
+    end: float
+    status: Literal["ok", "error", "interrupted"]
+    error: str | None = None
+
+
+class RunResult(BaseModel):
+    framework: str
+    pattern: str
+    thread_id: str | None = None
+    status: Literal["completed", "interrupted", "failed"]
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    interrupt: Any = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    calls: int = 0
+    failed_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    usage: dict[str, AgentUsage] = Field(default_factory=dict)
+    wall_time_s: float = 0.0
+    resumed: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens

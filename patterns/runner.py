@@ -1,0 +1,321 @@
+"""Run any pattern by name with checkpoints, step records and usage: the common entry point.
+
+`arun("pipeline", {...})` validates the input, opens the checkpointer named by
+a URL, streams the graph's task events into step records, counts each agent's
+calls and tokens through a LangChain callback (so a real provider is counted
+the same way as the scripted model), and returns a `RunResult`.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import LLMResult
+from langchain_core.runnables import RunnableConfig
+from langgraph.types import Command
+from pydantic import BaseModel, ValidationError
+
+from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement, routing, scatter_gather
+from patterns.agents import AgentContext, PatternGraph
+from patterns.checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
+from patterns.errors import UsageError
+from patterns.model.accounting import UsageLedger
+from patterns.resilient import AgentPolicies
+from patterns.result import RunResult, StepRecord
+from patterns.samples import SAMPLES
+
+__all__ = ["PATTERNS", "PatternSpec", "Durability", "StepEvent", "arun", "validate_input"]
+
+Durability = Literal["sync", "async", "exit"]
+State = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StepEvent:
+    """Progress: a step started (`end is None`) or finished."""
+
+    pattern: str
+    agent: str
+    start: float
+    end: float | None = None
+    status: str = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class PatternSpec:
+    """How to run one pattern: its schemas, its graph, and its bounds."""
+
+    name: str
+    summary: str
+    input_model: type[BaseModel]
+    output_model: type[BaseModel]
+    build: Callable[..., PatternGraph]
+    initial_state: Callable[[BaseModel], dict[str, Any]]
+    recursion_limit: Callable[[State], int]
+    max_concurrency: Callable[[State], int | None] = lambda _state: None
+
+
+def _fields(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")
+
+
+def _as_task(model: BaseModel) -> dict[str, Any]:
+    return {"task": model.model_dump(mode="json")}
+
+
+PATTERNS: dict[str, PatternSpec] = {
+    spec.name: spec
+    for spec in (
+        PatternSpec(
+            "pipeline",
+            "extract -> validate -> transform an invoice, with a validation gate",
+            pipeline.PipelineInput,
+            pipeline.PipelineOutput,
+            pipeline.build_pipeline,
+            _fields,
+            lambda _s: 10,
+        ),
+        PatternSpec(
+            "scatter_gather",
+            "ask N sources in parallel, merge with provenance, tolerate failures",
+            scatter_gather.ScatterGatherInput,
+            scatter_gather.ScatterGatherOutput,
+            scatter_gather.build_scatter_gather,
+            _fields,
+            lambda _s: 10,
+        ),
+        PatternSpec(
+            "map_reduce",
+            "score 1,000 reviews in batches with bounded concurrency, then reduce",
+            map_reduce.MapReduceInput,
+            map_reduce.MapReduceOutput,
+            map_reduce.build_map_reduce,
+            _fields,
+            lambda _s: 10,
+            lambda s: int(s["max_concurrency"]),
+        ),
+        PatternSpec(
+            "refinement",
+            "generator -> critic loop until threshold, convergence or max iterations",
+            refinement.RefinementInput,
+            refinement.RefinementOutput,
+            refinement.build_refinement,
+            _as_task,
+            lambda s: refinement.recursion_limit(int(s["task"]["max_iterations"])),
+        ),
+        PatternSpec(
+            "debate",
+            "N debaters, R rounds, a vote, arbitration on no consensus",
+            debate.DebateInput,
+            debate.DebateOutput,
+            debate.build_debate,
+            _as_task,
+            lambda s: debate.recursion_limit(int(s["task"]["rounds"])),
+        ),
+        PatternSpec(
+            "routing",
+            "classify a message, route it to the right specialist",
+            routing.RoutingInput,
+            routing.RoutingOutput,
+            routing.build_routing,
+            _fields,
+            lambda _s: 6,
+        ),
+        PatternSpec(
+            "handoff",
+            "desks hand a conversation to each other with full context",
+            handoff.HandoffInput,
+            handoff.HandoffOutput,
+            handoff.build_handoff,
+            _fields,
+            lambda s: handoff.recursion_limit(int(s["max_handoffs"])),
+        ),
+    )
+}
+
+
+def _spec(pattern: str) -> PatternSpec:
+    try:
+        return PATTERNS[pattern]
+    except KeyError:
+        raise UsageError(f"unknown pattern {pattern!r}; choose one of: {', '.join(PATTERNS)}") from None
+
+
+def validate_input(pattern: str, data: Any) -> BaseModel:
+    """The pattern's input model, or a `UsageError` naming every field at fault."""
+    spec = _spec(pattern)
+    try:
+        return spec.input_model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}"
+            for e in exc.errors(include_url=False)[:5]
+        )
+        more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+        raise UsageError(f"invalid input for {pattern}: {problems}{more}") from None
+
+
+async def arun(
+    pattern: str,
+    input: Any = None,
+    *,
+    model: BaseChatModel,
+    checkpoint: str = DEFAULT_CHECKPOINT_URL,
+    thread_id: str | None = None,
+    resume: bool = False,
+    resume_value: Any = None,
+    durability: Durability = "sync",
+    on_step: Callable[[StepEvent], None] | None = None,
+    policies: AgentPolicies | None = None,
+) -> RunResult:
+    """Run (or resume) `pattern` and return its `RunResult`.
+
+    `input=None` uses the pattern's sample. `resume=True` continues `thread_id`
+    from its last checkpoint; `resume_value` answers a pending `interrupt`.
+    """
+    spec = _spec(pattern)
+    if resume and not thread_id:
+        raise UsageError("resuming needs the thread id of the run to resume (--thread ID)")
+    if durability not in ("sync", "async", "exit"):
+        raise UsageError(f"durability must be sync, async or exit, not {durability!r}")
+    state_in = (
+        None
+        if resume
+        else spec.initial_state(validate_input(pattern, SAMPLES[pattern] if input is None else input))
+    )
+    thread_id = thread_id or f"{pattern}-{uuid.uuid4().hex[:12]}"
+    usage = _UsageCallback()
+    started = time.perf_counter()
+    steps: dict[str, StepRecord] = {}
+
+    async with open_checkpointer(checkpoint) as saver:
+        # With policies that retry, LangGraph's node retry would multiply the attempts.
+        own_retry = policies is not None and policies.retry is not None
+        graph = spec.build(checkpointer=saver, **({"retry_policy": None} if own_retry else {}))
+        config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "callbacks": [usage]}
+        if resume:
+            snapshot = await graph.aget_state(config)
+            if snapshot.created_at is None:
+                raise UsageError(
+                    f"no checkpoint for thread {thread_id!r} in {describe(checkpoint)}; "
+                    "run without --resume to start it"
+                )
+            values: State = snapshot.values
+            graph_input: Any = Command(resume=resume_value) if resume_value is not None else None
+        else:
+            values, graph_input = state_in or {}, state_in
+        config["recursion_limit"] = spec.recursion_limit(values)
+        if (concurrency := spec.max_concurrency(values)) is not None:
+            config["max_concurrency"] = concurrency
+
+        error: str | None = None
+        try:
+            async for chunk in graph.astream(
+                graph_input,
+                config,
+                context=AgentContext(model=model, policies=policies),
+                stream_mode="tasks",
+                durability=durability,
+            ):
+                _record(chunk, steps, started, pattern, on_step)
+        except UsageError:
+            raise
+        except Exception as exc:  # a flow failure is a result to report, not a crash
+            error = f"{type(exc).__name__}: {exc}"
+        snapshot = await graph.aget_state(config)
+
+    status: Literal["completed", "interrupted", "failed"] = "completed"
+    interrupt = None
+    if error:
+        status = "failed"
+    elif snapshot.interrupts:
+        status, interrupt = "interrupted", snapshot.interrupts[0].value
+    elif snapshot.next:
+        status, error = "failed", f"stopped before {', '.join(snapshot.next)}"
+    elif "result" not in snapshot.values:
+        status, error = "failed", "the flow ended without producing a result"
+    result = snapshot.values.get("result") if status == "completed" else None
+    total = usage.ledger.total()
+    return RunResult(
+        framework="langgraph",
+        pattern=pattern,
+        thread_id=thread_id,
+        status=status,
+        output=spec.output_model.model_validate(result).model_dump(mode="json")
+        if result is not None
+        else None,
+        error=error,
+        interrupt=interrupt,
+        steps=sorted(steps.values(), key=lambda s: (s.start, s.agent)),
+        calls=total.calls,
+        failed_calls=total.failures,
+        prompt_tokens=total.prompt_tokens,
+        completion_tokens=total.completion_tokens,
+        usage=usage.ledger.snapshot(),
+        wall_time_s=round(time.perf_counter() - started, 6),
+        resumed=resume,
+    )
+
+
+def _record(
+    chunk: dict[str, Any],
+    steps: dict[str, StepRecord],
+    started: float,
+    pattern: str,
+    on_step: Callable[[StepEvent], None] | None,
+) -> None:
+    now = round(time.perf_counter() - started, 6)
+    name = str(chunk["name"]).removeprefix("__error_handler__")
+    if "input" in chunk:
+        steps[chunk["id"]] = StepRecord(agent=name, start=now, end=now, status="ok")
+        event = StepEvent(pattern, name, now)
+    else:
+        record = steps.get(chunk["id"]) or StepRecord(agent=name, start=now, end=now, status="ok")
+        status = "error" if chunk.get("error") else "interrupted" if chunk.get("interrupts") else "ok"
+        error = f"{type(chunk['error']).__name__}: {chunk['error']}" if chunk.get("error") else None
+        steps[chunk["id"]] = record.model_copy(update={"end": now, "status": status, "error": error})
+        event = StepEvent(pattern, name, record.start, now, status)
+    if on_step is not None:
+        on_step(event)
+
+
+class _UsageCallback(BaseCallbackHandler):
+    """Counts calls and tokens per agent from what the model reports, for any provider."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.ledger = UsageLedger()
+        self._agents: dict[UUID, str] = {}
+
+    def on_chat_model_start(
+        self,
+        serialized: dict[str, Any],
+        messages: list[list[BaseMessage]],
+        *,
+        run_id: UUID,
+        metadata: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        texts = [m.content for m in messages[0] if isinstance(m.content, str)] if messages else []
+        parsed = prompts.parse(texts[0], texts[-1]) if len(texts) >= 2 else None
+        self._agents[run_id] = (
+            parsed.name if parsed else str((metadata or {}).get("langgraph_node", "unknown"))
+        )
+
+    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        agent = self._agents.pop(run_id, "unknown")
+        message = getattr(response.generations[0][0], "message", None) if response.generations else None
+        usage = getattr(message, "usage_metadata", None) or {}
+        self.ledger.record(agent, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self.ledger.record(self._agents.pop(run_id, "unknown"), 0, 0, failed=True)

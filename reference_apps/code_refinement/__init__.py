@@ -1,0 +1,1 @@
+"""Code refinement reference app: a generator/critic loop whose critic runs the unit tests."""

@@ -1,0 +1,154 @@
+"""Command line: refine code against unit tests until they pass, converge, or run out of turns.
+
+    python app.py                                   # the bundled slugify task, scripted generator
+    python app.py --model openai:gpt-4o-mini        # a real model writes the code
+    python app.py --resume --thread refine-1a2b3c   # continue an interrupted run
+
+Exit status: 0 when the best candidate reached the threshold, 1 when it did
+not, 2 for bad options or input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+from patterns import UsageError, resolve_model
+from rich.console import Console
+from rich.syntax import Syntax
+from rich.table import Table
+
+from generators import CodeGenerator, ModelGenerator, ScriptedGenerator
+from loop import DEFAULT_CHECKPOINT, LoopSettings, Outcome, ThreadError, refine
+from task import TaskError, load_task
+
+HERE = Path(__file__).resolve().parent
+PROG = "code_refinement"
+
+_out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    value = _positive(text) if text not in ("0", "0.0") else 0.0
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Generator/critic loop whose critic runs the unit tests in a sandbox.")
+    p.add_argument("--task", default=str(HERE / "tasks" / "slugify"), help="task folder (default: slugify)")
+    p.add_argument(
+        "--model",
+        default=os.environ.get("ORCH_MODEL") or "scripted",
+        help="'scripted' (replays the task's revisions) or PROVIDER:MODEL, e.g. openai:gpt-4o-mini "
+        "(default: $ORCH_MODEL or scripted)",
+    )
+    p.add_argument("--base-url", help="OpenAI-compatible endpoint for a real model (Ollama, vLLM)")
+    p.add_argument("--max-iterations", type=int, default=5, help="hard bound on rounds (default 5)")
+    p.add_argument("--threshold", type=_share, default=1.0, help="score that ends the loop (default 1.0)")
+    p.add_argument("--epsilon", type=_share, default=0.01, help="smaller score change = converged")
+    p.add_argument("--timeout", type=_positive, default=10.0, help="seconds per test run (default 10)")
+    p.add_argument(
+        "--memory-mb", type=int, default=512, help="address-space limit per test run (default 512)"
+    )
+    p.add_argument(
+        "--checkpoint", default=DEFAULT_CHECKPOINT, help=f"checkpoint URL (default {DEFAULT_CHECKPOINT})"
+    )
+    p.add_argument("--thread", help="thread id of the run (printed by every run)")
+    p.add_argument("--resume", action="store_true", help="continue --thread from its last checkpoint")
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON")
+    return p
+
+
+def generator_for(model: str, base_url: str | None) -> CodeGenerator:
+    if model == "scripted":
+        return ScriptedGenerator()
+    return ModelGenerator(resolve_model(model, base_url=base_url))
+
+
+def _settings(args: argparse.Namespace) -> LoopSettings:
+    if not 1 <= args.max_iterations <= 50:
+        raise UsageError(f"--max-iterations must be between 1 and 50, got {args.max_iterations}")
+    if args.memory_mb < 64:
+        raise UsageError(f"--memory-mb must be at least 64 (Python and pytest need it), got {args.memory_mb}")
+    return LoopSettings(
+        threshold=args.threshold,
+        epsilon=args.epsilon,
+        max_iterations=args.max_iterations,
+        timeout_s=args.timeout,
+        memory_mb=args.memory_mb,
+    )
+
+
+def render(outcome: Outcome) -> None:
+    table = Table(title=f"Refining {outcome.task} (thread {outcome.thread_id})")
+    for column in ("round", "score", "tests", "status", "failing"):
+        table.add_column(column)
+    for r in outcome.history:
+        failing = ", ".join(f.test for f in r.failures[:3]) + (" ..." if len(r.failures) > 3 else "")
+        table.add_row(str(r.iteration), f"{r.score:.3f}", f"{r.passed}/{r.total}", r.status, failing or "-")
+    _out.print(table)
+    _out.print(
+        f"stopped: {outcome.stop_reason} after {outcome.iterations} round(s); best score {outcome.best_score:.3f}; "
+        f"network isolation: {outcome.isolation}"
+    )
+    _out.print(Syntax(outcome.best_code, "python", theme="ansi_dark", line_numbers=True))
+
+
+async def _run(args: argparse.Namespace) -> int:
+    task = load_task(args.task)
+    outcome = await refine(
+        task,
+        generator_for(args.model, args.base_url),
+        _settings(args),
+        checkpoint=args.checkpoint,
+        thread_id=args.thread,
+        resume=args.resume,
+    )
+    if args.json:
+        print(json.dumps(outcome.model_dump(mode="json"), indent=2))
+    else:
+        render(outcome)
+    return 0 if outcome.stop_reason == "threshold" else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return asyncio.run(_run(parser().parse_args(argv)))
+    except (UsageError, TaskError, ThreadError) as exc:
+        _err.print(f"{PROG}: error: {exc}", markup=False)
+        return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        _err.print(f"{PROG}: interrupted; continue with --resume --thread ID", markup=False)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

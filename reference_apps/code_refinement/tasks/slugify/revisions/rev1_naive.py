@@ -1,0 +1,2 @@
+def slugify(text: str, separator: str = "-", max_length: int | None = None) -> str:
+    return text.lower().replace(" ", separator)

@@ -1,0 +1,1 @@
+"""Document processing reference app: invoices through a resumable pipeline into PostgreSQL."""

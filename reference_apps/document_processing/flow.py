@@ -1,0 +1,144 @@
+"""The document flow: the pipeline pattern (extract -> validate -> transform) plus a store stage.
+
+The pattern's compiled graph is one node of this graph, so every stage is
+checkpointed on the document's own thread. A document whose thread reached
+the end is done: a later run skips it without calling the model or touching
+the database. A thread that stopped part-way (a crash) resumes at the stage it
+had reached. The store stage writes transformed records to `invoices` and
+rejected ones, with the validator's reasons, to `invoice_dead_letters`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+from uuid import UUID
+
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from patterns import AgentContext, build_pipeline
+from pydantic import BaseModel
+
+from store import InvoiceStore
+
+__all__ = ["DocumentOutcome", "StoreContext", "build_document_flow", "process_document", "thread_id"]
+
+Status = Literal["stored", "rejected", "done_earlier", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreContext(AgentContext):
+    """The run context: the model for the pipeline's agents, and the store for the last stage."""
+
+    store: InvoiceStore | None = None
+    # Tests and the CLI's --crash-after use this to die at a chosen point.
+    before_store: Callable[[str], None] | None = None
+
+
+class DocumentState(TypedDict, total=False):
+    document: str
+    source: str
+    result: dict[str, Any]  # the pipeline's output: {status, record, reasons}
+    stored: str  # "invoices" or "invoice_dead_letters": where the store stage wrote
+
+
+class DocumentOutcome(BaseModel):
+    """What happened to one document in this run."""
+
+    source: str
+    thread_id: str
+    status: Status
+    invoice_id: str | None = None
+    customer: str | None = None
+    total_cents: int | None = None
+    currency: str | None = None
+    reasons: list[str] = []
+    model_calls: int = 0
+
+
+async def store(state: DocumentState, runtime: Runtime[StoreContext]) -> DocumentState:
+    ctx = runtime.context
+    if ctx.store is None:
+        raise RuntimeError("StoreContext.store is not set: open an InvoiceStore and pass it in the context")
+    if ctx.before_store is not None:
+        ctx.before_store(state["source"])
+    result = state["result"]
+    if result["status"] == "transformed":
+        await ctx.store.store_invoice(result["record"], state["source"])
+        return {"stored": "invoices"}
+    await ctx.store.dead_letter(state["source"], result["reasons"], result["record"])
+    return {"stored": "invoice_dead_letters"}
+
+
+def build_document_flow(*, checkpointer: Any = None) -> Any:
+    """START -> pipeline (extract -> validate -> transform | reject) -> store -> END."""
+    graph = StateGraph(DocumentState, context_schema=StoreContext)
+    graph.add_node("pipeline", build_pipeline())
+    graph.add_node("store", store)
+    graph.add_edge(START, "pipeline")
+    graph.add_edge("pipeline", "store")
+    graph.add_edge("store", END)
+    return graph.compile(checkpointer=checkpointer, name="document_processing")
+
+
+def thread_id(path: Path, text: str) -> str:
+    """One thread per document version: editing a file starts a new thread, re-running does not."""
+    return f"{path.stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+class CallCounter(BaseCallbackHandler):
+    """Counts model calls of any provider, scripted or real."""
+
+    run_inline = True
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, *, run_id: UUID, **kwargs: Any) -> None:
+        self.calls += 1
+
+
+async def process_document(graph: Any, path: Path, context: StoreContext) -> DocumentOutcome:
+    """Run, resume or skip the document at `path` on its thread; never raises for a flow failure."""
+    text = path.read_text(encoding="utf-8")
+    thread = thread_id(path, text)
+    counter = CallCounter()
+    config: RunnableConfig = {"configurable": {"thread_id": thread}, "callbacks": [counter]}
+    snapshot = await graph.aget_state(config)
+    if snapshot.created_at is not None and not snapshot.next and "stored" in snapshot.values:
+        return _outcome(path.name, thread, "done_earlier", snapshot.values, 0)
+    # A thread with a checkpoint resumes from it (input None); a new one starts from the text.
+    start = None if snapshot.created_at is not None else {"document": text, "source": path.name}
+    try:
+        values = await graph.ainvoke(start, config, context=context, durability="sync")
+    except Exception as exc:  # one bad document must not stop the batch; its thread resumes next run
+        return DocumentOutcome(
+            source=path.name,
+            thread_id=thread,
+            status="failed",
+            reasons=[f"{type(exc).__name__}: {exc}"],
+            model_calls=counter.calls,
+        )
+    status: Status = "stored" if values["stored"] == "invoices" else "rejected"
+    return _outcome(path.name, thread, status, values, counter.calls)
+
+
+def _outcome(source: str, thread: str, status: Status, values: dict[str, Any], calls: int) -> DocumentOutcome:
+    result = values.get("result") or {}
+    record = result.get("record") or {}
+    return DocumentOutcome(
+        source=source,
+        thread_id=thread,
+        status=status,
+        invoice_id=record.get("invoice_id"),
+        customer=record.get("customer"),
+        total_cents=record.get("total_cents"),
+        currency=record.get("currency"),
+        reasons=result.get("reasons") or [],
+        model_calls=calls,
+    )

@@ -1,0 +1,1 @@
+"""Order saga reference app: an order placed across PostgreSQL tables, undone by compensations."""

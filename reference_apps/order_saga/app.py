@@ -1,0 +1,185 @@
+"""Command line: place orders as sagas, inject failures, recover from crashes, read the log.
+
+    python app.py                                   # place one order: create, reserve, charge, confirm
+    python app.py --fail-at charge_payment          # the payment step fails: everything is undone
+    python app.py --chaos 0.3 --seed 7 --orders 20  # random failures, then an audit of the database
+    python app.py --crash-after reserve_inventory   # die between steps, leaving a half-done order
+    python app.py recover                           # finish crashed sagas from the saga log
+    python app.py log ORDER_ID                      # what the saga did, step by step
+
+Exit status: 0 the database is consistent (every order confirmed or fully
+undone), 1 the audit found half-done work, 2 bad options or database, 75 a
+simulated crash (run `recover`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+import psycopg
+from patterns import UsageError
+from rich.console import Console
+from rich.table import Table
+
+import saga_log
+from faults import FaultPlan, SimulatedCrash
+from order_steps import STEPS
+from orders import Order, OrderOutcome, place_order, recover
+from store import DEFAULT_DB, StoreError, audit, connect, ensure_schema
+
+PROG = "order_saga"
+CRASHED = 75  # EX_TEMPFAIL: the work is not lost, `recover` finishes it
+
+_out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+_STEP_NAMES = [spec.name for spec in STEPS]
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 1000:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000, got {text!r}")
+    return int(text)
+
+
+def parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--db", default=os.environ.get("ORDER_SAGA_DB") or DEFAULT_DB, help="PostgreSQL URL")
+    common.add_argument("--schema", default="order_saga", help="schema holding the shop's tables")
+    common.add_argument("--json", action="store_true", help="print the outcome as JSON")
+
+    p = _Parser(prog=PROG, description="Order processing as a saga over PostgreSQL, with injected failures.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    place = sub.add_parser("place", parents=[common], help="place orders (the default command)")
+    place.add_argument("--customer", default="alice")
+    place.add_argument("--sku", default="WIDGET-1", help="WIDGET-1 (10 in stock) or GADGET-2 (5)")
+    place.add_argument("--quantity", type=_count, default=2)
+    place.add_argument("--orders", type=_count, default=1, help="how many orders to place in a row")
+    faults = place.add_mutually_exclusive_group()
+    faults.add_argument("--fail-at", choices=_STEP_NAMES, help="make this step fail")
+    faults.add_argument("--chaos", type=_rate, default=0.0, help="fail each step with this probability")
+    faults.add_argument("--crash-after", choices=_STEP_NAMES, help="die right after this step commits")
+    place.add_argument("--seed", type=int, default=0, help="seed for --chaos (same seed, same failures)")
+    sub.add_parser("recover", parents=[common], help="undo the sagas a crash left half-done")
+    log = sub.add_parser("log", parents=[common], help="show one saga's log")
+    log.add_argument("order_id")
+    return p
+
+
+def _argv(argv: Sequence[str]) -> list[str]:
+    # `place` is the default command: `python app.py --fail-at X` means `python app.py place --fail-at X`.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        return ["place", *argv]
+    return list(argv)
+
+
+def _orders_table(outcomes: list[OrderOutcome]) -> Table:
+    table = Table(title="Orders")
+    for column in ("order", "status", "failed step", "undone (in order)", "error"):
+        table.add_column(column)
+    for o in outcomes:
+        table.add_row(
+            o.order_id, o.status, o.failed_step or "-", ", ".join(o.compensated) or "-", o.error or "-"
+        )
+    return table
+
+
+def _report(outcomes: list[OrderOutcome], problems: list[str], args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps({"orders": [o.model_dump() for o in outcomes], "audit": problems}, indent=2))
+    else:
+        _out.print(_orders_table(outcomes))
+        _out.print(
+            "audit: consistent, nothing half-done" if not problems else "audit: " + "; ".join(problems)
+        )
+    return 0 if not problems else 1
+
+
+async def _place(conn: psycopg.AsyncConnection, args: argparse.Namespace) -> int:
+    faults = FaultPlan(
+        fail_at=args.fail_at, crash_after=args.crash_after, chaos_rate=args.chaos, seed=args.seed
+    )
+    outcomes = []
+    for _ in range(args.orders):
+        order = Order(customer=args.customer, sku=args.sku, quantity=args.quantity)
+        try:
+            outcomes.append(await place_order(conn, order, faults))
+        except SimulatedCrash as crash:
+            _err.print(
+                f"{PROG}: {crash}: order {order.order_id} is half-done; run `python app.py recover "
+                f"--schema {args.schema}` to undo it",
+                markup=False,
+            )
+            return CRASHED
+    return _report(outcomes, await audit(conn), args)
+
+
+async def _log(conn: psycopg.AsyncConnection, args: argparse.Namespace) -> int:
+    entries = await saga_log.entries(conn, args.order_id)
+    if not entries:
+        raise UsageError(f"no saga log for order {args.order_id!r} in schema {args.schema!r}")
+    if args.json:
+        print(json.dumps([e.model_dump(mode="json") for e in entries], indent=2))
+        return 0
+    table = Table(title=f"Saga log of {args.order_id}")
+    for column in ("at", "step", "phase", "outcome", "detail"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(e.at.strftime("%H:%M:%S.%f")[:-3], e.step, e.phase, e.outcome, json.dumps(e.detail))
+    _out.print(table)
+    return 0
+
+
+async def _run(args: argparse.Namespace) -> int:
+    conn = await connect(args.db, args.schema)
+    try:
+        await ensure_schema(conn)
+        if args.command == "place":
+            return await _place(conn, args)
+        if args.command == "recover":
+            return _report(await recover(conn), await audit(conn), args)
+        return await _log(conn, args)
+    finally:
+        await conn.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parser().parse_args(_argv(sys.argv[1:] if argv is None else argv))
+        return asyncio.run(_run(args))
+    except (UsageError, StoreError) as exc:
+        _err.print(f"{PROG}: error: {exc}", markup=False)
+        return 2
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        _err.print(
+            f"{PROG}: interrupted; run `python app.py recover` to undo a half-done order", markup=False
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Customer support router reference app: classify, hand off with acknowledgement, fall back to general."""

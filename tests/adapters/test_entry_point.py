@@ -1,0 +1,70 @@
+"""The adapters' common entry point: dispatch, missing extras, the CLI plugin, cheap import."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from adapters import FRAMEWORKS, arun
+from patterns import arun as langgraph_arun
+from patterns import resolve_model
+from patterns.errors import UsageError
+from patterns.model.brain import ScriptedBrain
+from patterns.runner import PATTERNS
+
+
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_import_adapters_loads_no_framework() -> None:
+    probe = _python("""
+        import sys, adapters, adapters.cli, patterns
+        heavy = [m for m in ("crewai", "semantic_kernel", "autogen_agentchat", "autogen_core") if m in sys.modules]
+        print(heavy)
+    """)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "langgraph"])
+def test_a_missing_extra_says_how_to_install_it(framework: str) -> None:
+    probe_module = FRAMEWORKS[framework][1]
+    # Hide the framework as a base install would lack it, then run the real CLI.
+    result = _python(f"""
+        import importlib.util, sys
+        real = importlib.util.find_spec
+        importlib.util.find_spec = lambda name, *a: None if name == {probe_module!r} else real(name, *a)
+        from patterns.cli import main
+        sys.exit(main(["run", "routing", "--framework", {framework!r}]))
+    """)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert f"orchestration-patterns[{FRAMEWORKS[framework][2]}]" in lines[0]
+
+
+async def test_unknown_framework_and_pattern_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="unknown framework"):
+        await arun("haystack", "pipeline")
+    with pytest.raises(UsageError, match="unknown pattern"):
+        await arun("langgraph", "nope")
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+async def test_langgraph_adapter_equals_the_runner(pattern: str) -> None:
+    brain = ScriptedBrain()
+    via_adapter = await arun("langgraph", pattern, brain=brain)
+    direct = await langgraph_arun(pattern, model=resolve_model(), checkpoint="memory")
+    assert via_adapter.status == "completed"
+    assert via_adapter.output == direct.output
+    assert (via_adapter.calls, via_adapter.prompt_tokens, via_adapter.completion_tokens) == (
+        direct.calls,
+        direct.prompt_tokens,
+        direct.completion_tokens,
+    )

@@ -1,0 +1,188 @@
+"""The scripted model: deterministic, role-aware, accountable, and a proper LangChain chat model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel
+
+from patterns import prompts
+from patterns.agents import parse_reply
+from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerError, is_transient
+from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
+from patterns.model.responders import combine_partials, sentiment
+from patterns.model.tokens import count_tokens, split_tokens
+
+
+def _messages(
+    role: str, payload: dict[str, object], name: str | None = None
+) -> list[SystemMessage | HumanMessage]:
+    system, user = prompts.render(role, payload, name=name)
+    return [SystemMessage(system), HumanMessage(user)]
+
+
+class Route(BaseModel):
+    route: str
+    confidence: float
+
+
+MESSAGE = {"message": "I was charged twice on my invoice"}
+
+
+def test_same_prompt_same_answer_and_usage() -> None:
+    a = ScriptedChatModel().invoke(_messages("router", MESSAGE))
+    b = ScriptedChatModel().invoke(_messages("router", MESSAGE))
+    assert a.content == b.content
+    assert json.loads(str(a.content)) == {"route": "billing", "confidence": 1.0}
+    assert a.usage_metadata == b.usage_metadata
+    assert a.usage_metadata and a.usage_metadata["input_tokens"] > 10
+
+
+async def test_stream_reassembles_the_same_content_with_usage() -> None:
+    model = ScriptedChatModel()
+    whole = await model.ainvoke(_messages("router", MESSAGE))
+    chunks = [c async for c in model.astream(_messages("router", MESSAGE))]
+    assert len(chunks) > 3
+    assert "".join(str(c.content) for c in chunks) == whole.content
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert merged.usage_metadata == whole.usage_metadata
+
+
+def test_structured_output_and_bind_tools() -> None:
+    model = ScriptedChatModel()
+    routed = model.with_structured_output(Route).invoke(_messages("router", MESSAGE))
+    assert routed == Route(route="billing", confidence=1.0)
+    forced = model.bind_tools([Route], tool_choice="Route").invoke(_messages("router", MESSAGE))
+    assert forced.tool_calls[0]["name"] == "Route"
+    assert forced.tool_calls[0]["args"] == {"route": "billing", "confidence": 1.0}
+    # With tool_choice auto and no handoff to make, the model answers in text.
+    auto = model.bind_tools([Route]).invoke(_messages("router", MESSAGE))
+    assert auto.tool_calls == [] and json.loads(str(auto.content))["route"] == "billing"
+
+
+def test_per_agent_accounting() -> None:
+    model = ScriptedChatModel()
+    model.invoke(_messages("researcher", {"question": "q", "documents": []}, name="journal"))
+    model.invoke(_messages("researcher", {"question": "q", "documents": []}, name="news"))
+    model.invoke(_messages("router", MESSAGE))
+    usage = model.brain.ledger.snapshot()
+    assert set(usage) == {"journal", "news", "router"}
+    assert all(u.calls == 1 and u.prompt_tokens > 0 and u.completion_tokens > 0 for u in usage.values())
+
+
+@pytest.mark.parametrize(
+    ("policy", "error"),
+    [
+        (FaultPolicy(timeout=1.0), ModelTimeout),
+        (FaultPolicy(rate_limit=1.0, retry_after=0.3), RateLimited),
+        (FaultPolicy(server_error=1.0), ServerError),
+    ],
+)
+def test_injected_faults_raise_transient_errors(policy: FaultPolicy, error: type[Exception]) -> None:
+    model = ScriptedChatModel(brain=ScriptedBrain(faults=policy))
+    with pytest.raises(error) as caught:
+        model.invoke(_messages("router", MESSAGE))
+    assert is_transient(caught.value)
+    if isinstance(caught.value, RateLimited):
+        assert caught.value.retry_after == 0.3
+    assert model.brain.ledger.snapshot()["router"].failures == 1
+
+
+def test_malformed_output_is_detected_by_the_agent() -> None:
+    model = ScriptedChatModel(brain=ScriptedBrain(faults=FaultPolicy(malformed=1.0)))
+    reply = model.invoke(_messages("router", MESSAGE))
+    with pytest.raises(MalformedOutput):
+        parse_reply(reply, Route, agent="router")
+
+
+def test_faults_are_seeded_and_independent_of_call_order() -> None:
+    policy = FaultPolicy.transient(0.5)
+    prompts_ = [_messages("router", {"message": f"message {i}"}) for i in range(40)]
+
+    def outcomes(order: list[int]) -> dict[int, str]:
+        model = ScriptedChatModel(brain=ScriptedBrain(seed=3, faults=policy))
+        seen = {}
+        for i in order:
+            try:
+                model.invoke(prompts_[i])
+                seen[i] = "ok"
+            except Exception as exc:
+                seen[i] = type(exc).__name__
+        return seen
+
+    forward = outcomes(list(range(40)))
+    assert outcomes(list(reversed(range(40)))) == forward
+    assert 5 < sum(v != "ok" for v in forward.values()) < 35
+
+
+def test_a_retried_prompt_can_succeed() -> None:
+    model = ScriptedChatModel(brain=ScriptedBrain(seed=1, faults=FaultPolicy(server_error=0.5)))
+    results = []
+    for _ in range(20):
+        try:
+            model.invoke(_messages("router", MESSAGE))
+            results.append(True)
+        except ServerError:
+            results.append(False)
+    assert True in results and False in results
+
+
+def test_latency_is_seeded() -> None:
+    brain = ScriptedBrain(seed=5, latency=LatencyPolicy(mean=0.1, spread=0.05, distribution="uniform"))
+    wire = [{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]
+    delays = [brain.plan(wire).delay for _ in range(20)]
+    again = ScriptedBrain(seed=5, latency=brain.latency)
+    assert delays == [again.plan(wire).delay for _ in range(20)]
+    assert all(0.05 <= d <= 0.15 for d in delays) and len(set(delays)) > 1
+
+
+def test_unrecognised_prompt_gets_an_explanation_not_a_crash() -> None:
+    reply = ScriptedChatModel().invoke("hello")
+    assert "did not recognise" in str(reply.content)
+
+
+@given(st.text(max_size=300))
+def test_tokenizer_round_trips(text: str) -> None:
+    assert "".join(split_tokens(text)) == text
+    assert count_tokens(text) == len(split_tokens(text))
+
+
+def test_sentiment_lexicon_and_negation() -> None:
+    assert sentiment("great, I love it") == 1.0
+    assert sentiment("terrible and broken") == -1.0
+    assert sentiment("not good") == -1.0
+    assert sentiment("arrived on Tuesday") == 0.0
+
+
+_partial = st.builds(
+    lambda c, s, i: {
+        "count": c,
+        "score_sum": s,
+        "histogram": {"positive": c},
+        "most_positive": [f"r{i}", s],
+        "most_negative": [f"r{i}", s],
+    },
+    st.integers(1, 50),
+    st.integers(-50, 50).map(float),
+    st.integers(0, 999),
+)
+
+
+@settings(max_examples=80)
+@given(st.lists(_partial, min_size=1, max_size=8), st.randoms())
+def test_reduce_is_associative_and_commutative(partials: list[dict[str, object]], rnd: object) -> None:
+    whole = combine_partials(partials)
+    shuffled = list(partials)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    cut = len(shuffled) // 2
+    regrouped = combine_partials(
+        [combine_partials(shuffled[:cut]) if cut else combine_partials([]), combine_partials(shuffled[cut:])]
+    )
+    assert combine_partials(shuffled) == whole
+    assert regrouped == whole
