@@ -23,11 +23,13 @@ from patterns.model.brain import Reply, ScriptedBrain
 from patterns.result import RunResult, StepRecord
 from patterns.runner import PATTERNS, validate_input
 from patterns.samples import SAMPLES
+from patterns.state import apply_update
 
 T = TypeVar("T", bound=BaseModel)
 
 __all__ = [
     "FlowRun",
+    "FlowState",
     "StepRecorder",
     "disable_telemetry",
     "initial_state",
@@ -171,3 +173,26 @@ def _delta(before: Mapping[str, AgentUsage], after: Mapping[str, AgentUsage]) ->
         if diff.calls or diff.failures:
             usage[agent] = diff
     return usage
+
+
+@dataclass
+class FlowState:
+    """One flow run on a framework: the pattern state its agent turns read and update, and options.
+
+    Frameworks share messages between agents, not typed state; this is where the
+    state lives instead, updated with the pattern's own reducers (as LangGraph does).
+    """
+
+    pattern: str
+    state: Any  # the pattern's TypedDict state, as a plain dict
+    flow: FlowRun
+    options: Mapping[str, Any] = field(default_factory=dict)
+    failure: BaseException | None = None  # the first agent error, re-raised once the framework stops
+
+    def apply(self, update: Mapping[str, Any] | None) -> None:
+        self.state = apply_update(PATTERNS[self.pattern].state_type, self.state, update)
+
+    def fail(self, error: BaseException) -> None:
+        """Remember the first agent error: frameworks wrap it in their own exception types."""
+        if self.failure is None:
+            self.failure = error

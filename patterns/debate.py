@@ -211,8 +211,14 @@ def ask_human(state: DebateState) -> DebateState:
             "ask": "The debaters did not agree. Resume with one of the options.",
         }
     )
-    if choice not in spec["options"]:
-        raise ValueError(f"human arbitration must pick one of {spec['options']}, got {choice!r}")
+    return human_update(state, choice)
+
+
+def human_update(state: DebateState, choice: Any) -> DebateState:
+    """The human arbitrator's ruling, or a `ValueError` when `choice` is not an option."""
+    options = state["task"]["options"]
+    if choice not in options:
+        raise ValueError(f"human arbitration must pick one of {', '.join(options)}, got {choice!r}")
     return {"ruling": {"decision": choice, "rationale": "decided by a human arbitrator", "by": "human"}}
 
 

@@ -10,6 +10,7 @@ does not exist, control goes to the general desk, which always answers.
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -19,7 +20,15 @@ from pydantic import BaseModel, Field
 
 from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
 
-__all__ = ["DESKS", "HandoffInput", "HandoffOutput", "build_handoff", "recursion_limit"]
+__all__ = [
+    "DESKS",
+    "TRANSFER_PREFIX",
+    "HandoffInput",
+    "HandoffOutput",
+    "build_handoff",
+    "recursion_limit",
+    "reply_from_transfer",
+]
 
 DESKS = ("triage", "billing", "technical", "general")
 
@@ -34,6 +43,17 @@ class DeskReply(BaseModel):
     to: str | None = None
     reason: str
     answer: str | None = None
+
+
+#: Function-calling frameworks hand off through a tool per target desk, named this way.
+TRANSFER_PREFIX = "transfer_to_"
+
+
+def reply_from_transfer(tool_name: str, arguments: Mapping[str, Any]) -> DeskReply:
+    """A desk's `transfer_to_X(reason=...)` function call, as the handoff reply it stands for."""
+    return DeskReply(
+        action="handoff", to=tool_name.removeprefix(TRANSFER_PREFIX), reason=str(arguments.get("reason") or "")
+    )
 
 
 class Transfer(BaseModel):

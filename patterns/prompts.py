@@ -81,7 +81,8 @@ def parse(system: str, user: str) -> AgentPrompt | None:
     if header is None or _MARKER not in user:
         return None
     try:
-        payload = json.loads(user.rsplit(_MARKER, 1)[1])
+        # raw_decode: frameworks may append their own instructions after our INPUT block.
+        payload, _end = json.JSONDecoder().raw_decode(user.rsplit(_MARKER, 1)[1])
     except json.JSONDecodeError:
         return None
     if not isinstance(payload, dict):

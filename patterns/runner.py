@@ -57,6 +57,7 @@ class PatternSpec:
     summary: str
     input_model: type[BaseModel]
     output_model: type[BaseModel]
+    state_type: type  # the graph's TypedDict state, whose reducers adapters apply too
     build: Callable[..., PatternGraph]
     initial_state: Callable[[BaseModel], dict[str, Any]]
     recursion_limit: Callable[[State], int]
@@ -79,6 +80,7 @@ PATTERNS: dict[str, PatternSpec] = {
             "extract -> validate -> transform an invoice, with a validation gate",
             pipeline.PipelineInput,
             pipeline.PipelineOutput,
+            pipeline.PipelineState,
             pipeline.build_pipeline,
             _fields,
             lambda _s: 10,
@@ -88,6 +90,7 @@ PATTERNS: dict[str, PatternSpec] = {
             "ask N sources in parallel, merge with provenance, tolerate failures",
             scatter_gather.ScatterGatherInput,
             scatter_gather.ScatterGatherOutput,
+            scatter_gather.ScatterGatherState,
             scatter_gather.build_scatter_gather,
             _fields,
             lambda _s: 10,
@@ -97,6 +100,7 @@ PATTERNS: dict[str, PatternSpec] = {
             "score 1,000 reviews in batches with bounded concurrency, then reduce",
             map_reduce.MapReduceInput,
             map_reduce.MapReduceOutput,
+            map_reduce.MapReduceState,
             map_reduce.build_map_reduce,
             _fields,
             lambda _s: 10,
@@ -107,6 +111,7 @@ PATTERNS: dict[str, PatternSpec] = {
             "generator -> critic loop until threshold, convergence or max iterations",
             refinement.RefinementInput,
             refinement.RefinementOutput,
+            refinement.RefinementState,
             refinement.build_refinement,
             _as_task,
             lambda s: refinement.recursion_limit(int(s["task"]["max_iterations"])),
@@ -116,6 +121,7 @@ PATTERNS: dict[str, PatternSpec] = {
             "N debaters, R rounds, a vote, arbitration on no consensus",
             debate.DebateInput,
             debate.DebateOutput,
+            debate.DebateState,
             debate.build_debate,
             _as_task,
             lambda s: debate.recursion_limit(int(s["task"]["rounds"])),
@@ -125,6 +131,7 @@ PATTERNS: dict[str, PatternSpec] = {
             "classify a message, route it to the right specialist",
             routing.RoutingInput,
             routing.RoutingOutput,
+            routing.RoutingState,
             routing.build_routing,
             _fields,
             lambda _s: 6,
@@ -134,6 +141,7 @@ PATTERNS: dict[str, PatternSpec] = {
             "desks hand a conversation to each other with full context",
             handoff.HandoffInput,
             handoff.HandoffOutput,
+            handoff.HandoffState,
             handoff.build_handoff,
             _fields,
             lambda s: handoff.recursion_limit(int(s["max_handoffs"])),

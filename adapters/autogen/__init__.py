@@ -85,7 +85,7 @@ async def run_flow(
     if unknown:
         raise UsageError(f"the AutoGen adapter does not take {', '.join(unknown)}; it takes {', '.join(sorted(OPTIONS))}")
     client = model_client(flow.brain, base_url)
-    ctx = Context(pattern, state, flow, client, options)
+    ctx = Context(pattern, state, flow, options, client=client)
     team = build_team(ctx)
     state_path = options.get("state_path")
     try:
@@ -123,7 +123,7 @@ async def load_saved(path: str | Path, *, brain: ScriptedBrain | None = None) ->
     pattern, state = saved["pattern"], saved["state"]
     flow = FlowRun("autogen", pattern, brain or ScriptedBrain())
     options = {"answer": ""} if state.get("task", {}).get("arbitration") == "human" else {}
-    ctx = Context(pattern, state, flow, ScriptedChatCompletionClient(flow.brain), options)
+    ctx = Context(pattern, state, flow, options, client=ScriptedChatCompletionClient(flow.brain))
     team = build_team(ctx)
     await team.load_state(saved["team"])
     return team, state

@@ -19,7 +19,7 @@ from autogen_core.tools import Tool
 from langgraph.graph import END
 from pydantic import BaseModel
 
-from adapters._common import FlowRun, parse
+from adapters._common import FlowState, parse
 from patterns import debate as D
 from patterns import handoff as H
 from patterns import map_reduce as MR
@@ -29,37 +29,16 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import UsageError
-from patterns.state import apply_update
 
-__all__ = ["STATE_TYPES", "Context", "build_team"]
+__all__ = ["Context", "build_team"]
 
 M = TypeVar("M", bound=BaseModel)
 
-STATE_TYPES: dict[str, type] = {
-    "pipeline": P.PipelineState,
-    "scatter_gather": SG.ScatterGatherState,
-    "map_reduce": MR.MapReduceState,
-    "refinement": R.RefinementState,
-    "debate": D.DebateState,
-    "routing": RT.RoutingState,
-    "handoff": H.HandoffState,
-}
-
-
 @dataclass
-class Context:
-    """One flow run on AutoGen: the state every agent reads and updates, the model, the options."""
+class Context(FlowState):
+    """One flow run on AutoGen: the flow state every agent reads and updates, and the model client."""
 
-    pattern: str
-    state: Any  # the pattern's TypedDict state, as a plain dict
-    flow: FlowRun
-    client: ChatCompletionClient
-    options: dict[str, Any] = field(default_factory=dict)
-    failure: BaseException | None = None  # the first agent error, re-raised once the team stops
-
-    def apply(self, update: Any) -> None:
-        """Merge an update with the pattern's reducers, as LangGraph does."""
-        self.state = apply_update(STATE_TYPES[self.pattern], self.state, update)
+    client: ChatCompletionClient = field(kw_only=True)
 
     async def complete(
         self, role: str, payload: dict[str, Any], *, name: str | None = None, tools: Sequence[Tool] = ()
@@ -110,7 +89,7 @@ class TurnAgent(BaseChatAgent):
             else:
                 outcome = await self._turn(messages)
         except Exception as exc:
-            self._ctx.failure = self._ctx.failure or exc
+            self._ctx.fail(exc)
             raise
         if outcome.handoff and outcome.next:
             return Response(chat_message=HandoffMessage(source=self.name, target=outcome.next, content=outcome.content))
@@ -305,7 +284,7 @@ def _debate(ctx: Context) -> Team:
     async def finish(messages: Sequence[BaseChatMessage]) -> Outcome:
         human = [m for m in messages if m.source == "ask_human"]
         if human:
-            ctx.apply(_human_update(ctx.state, human[-1].to_text().strip()))
+            ctx.apply(D.human_update(ctx.state, human[-1].to_text().strip()))
         ctx.apply(D.finish(ctx.state))
         return Outcome(_json(ctx.state["result"]))
 
@@ -343,15 +322,6 @@ def _human(ctx: Context) -> UserProxyAgent:
             return str(input_func(prompt) if input_func is not None else answer)
 
     return UserProxyAgent("ask_human", description="the human arbitrator", input_func=ask)
-
-
-def _human_update(state: dict[str, Any], choice: str) -> dict[str, Any]:
-    # The update of patterns.debate.ask_human, which LangGraph wraps around `interrupt`;
-    # see the report: it belongs in patterns.debate as `human_update`.
-    options = state["task"]["options"]
-    if choice not in options:
-        raise ValueError(f"human arbitration must pick one of {options}, got {choice!r}")
-    return {"ruling": {"decision": choice, "rationale": "decided by a human arbitrator", "by": "human"}}
 
 
 # -- routing: GraphFlow classify -> (billing | technical | general) by conditional edges
@@ -408,8 +378,7 @@ def _desk_reply(result: CreateResult, desk: str) -> H.DeskReply:
     if isinstance(result.content, str):
         return parse(result.content, H.DeskReply, agent=desk)
     call = result.content[0]
-    args = json.loads(call.arguments or "{}")
-    return H.DeskReply(action="handoff", to=call.name.removeprefix("transfer_to_"), reason=str(args.get("reason") or ""))
+    return H.reply_from_transfer(call.name, json.loads(call.arguments or "{}"))
 
 
 _BUILDERS: dict[str, Callable[[Context], Team]] = {
