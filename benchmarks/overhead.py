@@ -74,8 +74,6 @@ def _bare_graph(shape: Sequence[int], checkpointer: Any) -> Any:
 def _config(pattern: str, state: dict[str, Any], checkpointed: bool, run: int) -> dict[str, Any]:
     spec = PATTERNS[pattern]
     config: dict[str, Any] = {"recursion_limit": spec.recursion_limit(state)}
-    if (concurrency := spec.max_concurrency(state)) is not None:
-        config["max_concurrency"] = concurrency
     if checkpointed:
         config["configurable"] = {"thread_id": f"{pattern}-{run}"}
     return config

@@ -702,8 +702,6 @@ def _bind(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Calla
 def _graph_config(pattern: str, state: dict[str, Any]) -> RunnableConfig:
     spec = PATTERNS[pattern]
     config: RunnableConfig = {"recursion_limit": max(spec.recursion_limit(state), 25)}
-    if (concurrency := spec.max_concurrency(state)) is not None:
-        config["max_concurrency"] = concurrency
     return config
 
 

@@ -7,9 +7,10 @@ cannot use (`MalformedOutput`, which the node retry policy treats as transient).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
 
 from langchain_core.language_models import BaseChatModel
@@ -109,10 +110,18 @@ class AgentContext:
     not baked into the graph, so one compiled graph serves the scripted model and
     a real one, and the model never ends up in a checkpoint. When `policies.retry`
     is set, build the graph with `retry_policy=None` so attempts do not multiply.
+    Use one context per run: its `slots` bound concurrency within that run.
     """
 
     model: BaseChatModel
     policies: AgentPolicies | None = None
+    _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def slots(self, key: str, limit: int) -> asyncio.Semaphore:
+        """The semaphore of `limit` slots this run's tasks share under `key` (made on first use)."""
+        if key not in self._slots:
+            self._slots[key] = asyncio.Semaphore(limit)
+        return self._slots[key]
 
 
 #: Transient model failures (timeouts, 429, 5xx, malformed replies) are retried

@@ -2,7 +2,7 @@
 
 For homogeneous work over many items (sentiment of 1,000 reviews). Items are cut
 into batches, each batch is one `Send` to the mapper (so one model call per
-batch, not per item), and LangGraph's `max_concurrency` bounds how many run at
+batch, not per item), and a per-run semaphore bounds how many call the model at
 once. Each branch folds its batch into a partial aggregate; the reducer agent
 combines the partials. The combine is associative and commutative, so batch size
 and completion order cannot change the answer.
@@ -73,14 +73,18 @@ class MapReduceState(TypedDict, total=False):
 class BatchTask(TypedDict):
     batch: int
     items: list[dict[str, Any]]
+    max_concurrency: int
 
 
 # -- agent turns (payloads and updates, shared with the adapters) -----------
 
 
 def batch_tasks(state: MapReduceState) -> list[BatchTask]:
-    items, size = state["items"], state["batch_size"]
-    return [{"batch": n, "items": items[i : i + size]} for n, i in enumerate(range(0, len(items), size))]
+    items, size, limit = state["items"], state["batch_size"], state["max_concurrency"]
+    return [
+        {"batch": n, "items": items[i : i + size], "max_concurrency": limit}
+        for n, i in enumerate(range(0, len(items), size))
+    ]
 
 
 def mapper_payload(task: BatchTask) -> dict[str, Any]:
@@ -117,7 +121,11 @@ def reducer_update(state: MapReduceState, reply: MapReduceOutput) -> MapReduceSt
 
 
 async def map_batch(state: BatchTask, runtime: Runtime[AgentContext]) -> MapReduceState:
-    reply = await call_agent(runtime.context.model, "mapper", mapper_payload(state), MapReply)
+    # Not LangGraph's `max_concurrency`: it gates checkpoint writes behind the same
+    # semaphore as queued branches, so no finished batch would be saved until the
+    # last wave started, and a crash would redo them all.
+    async with runtime.context.slots("map_batch", state["max_concurrency"]):
+        reply = await call_agent(runtime.context.model, "mapper", mapper_payload(state), MapReply)
     return mapper_update(state, reply)
 
 
@@ -139,7 +147,7 @@ def fan_out(state: MapReduceState) -> list[Send]:
 def build_map_reduce(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
-    """START -> map_batch x ceil(N / batch_size) (bounded by max_concurrency) -> reduce."""
+    """START -> map_batch x ceil(N / batch_size) (max_concurrency at a time) -> reduce."""
     graph = StateGraph(MapReduceState, context_schema=AgentContext)
     graph.add_node("map_batch", map_batch, input_schema=BatchTask, retry_policy=retry_policy)
     graph.add_node("reduce", reduce, retry_policy=retry_policy)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 from uuid import UUID
@@ -20,7 +20,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
-from langgraph.types import Command
+from langgraph.types import Command, Interrupt
 from pydantic import BaseModel, ValidationError
 
 from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement, routing, scatter_gather
@@ -61,7 +61,6 @@ class PatternSpec:
     build: Callable[..., PatternGraph]
     initial_state: Callable[[BaseModel], dict[str, Any]]
     recursion_limit: Callable[[State], int]
-    max_concurrency: Callable[[State], int | None] = lambda _state: None
 
 
 def _fields(model: BaseModel) -> dict[str, Any]:
@@ -104,7 +103,6 @@ PATTERNS: dict[str, PatternSpec] = {
             map_reduce.build_map_reduce,
             _fields,
             lambda _s: 10,
-            lambda s: int(s["max_concurrency"]),
         ),
         PatternSpec(
             "refinement",
@@ -217,12 +215,12 @@ async def arun(
                     "run without --resume to start it"
                 )
             values: State = snapshot.values
+            if resume_value is not None:
+                _check_answer(thread_id, snapshot.interrupts, resume_value)
             graph_input: Any = Command(resume=resume_value) if resume_value is not None else None
         else:
             values, graph_input = state_in or {}, state_in
         config["recursion_limit"] = spec.recursion_limit(values)
-        if (concurrency := spec.max_concurrency(values)) is not None:
-            config["max_concurrency"] = concurrency
 
         error: str | None = None
         try:
@@ -271,6 +269,22 @@ async def arun(
         wall_time_s=round(time.perf_counter() - started, 6),
         resumed=resume,
     )
+
+
+def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> None:
+    """Refuse an answer the waiting step cannot take, before it is written to the checkpoint.
+
+    LangGraph stores a resume value in the thread for good: an answer the node
+    then rejects would be replayed on every later resume.
+    """
+    if not pending:
+        raise UsageError(f"thread {thread_id!r} is not waiting for an answer; resume it without --answer")
+    ask = pending[0].value
+    options = ask.get("options") if isinstance(ask, Mapping) else None
+    if options is not None and answer not in options:
+        raise UsageError(
+            f"{answer!r} is not an option for thread {thread_id!r}; answer one of: {', '.join(map(str, options))}"
+        )
 
 
 def _record(

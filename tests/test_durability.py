@@ -308,12 +308,6 @@ async def test_killed_run_resumes_from_its_last_checkpoint(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="runner sets config['max_concurrency'], and LangGraph gates the checkpoint writes of "
-    "finished branches behind the same semaphore as the queued branches: nothing of the map "
-    "superstep is saved until its last wave starts. Remove this marker with the fix.",
-)
 async def test_finished_map_batches_are_saved_before_the_superstep_ends(
     tmp_path: Path, unique_thread_id: str
 ) -> None:
@@ -446,11 +440,6 @@ async def test_an_answer_that_is_not_an_option_fails_clearly(sqlite_url: str, un
     assert "zookeeper" in message and "kafka" in message and "rabbitmq" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an invalid answer is saved as the interrupt's resume value, so every later resume "
-    "replays it and the thread can never be decided. Remove this marker with the fix.",
-)
 async def test_a_valid_answer_still_decides_after_an_invalid_one(
     sqlite_url: str, unique_thread_id: str
 ) -> None:

@@ -8,7 +8,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patterns import DEFAULT_RETRY, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, build_refinement
+from patterns import (
+    DEFAULT_RETRY,
+    FaultPolicy,
+    LatencyPolicy,
+    ScriptedBrain,
+    ScriptedChatModel,
+    arun,
+    build_refinement,
+)
 from patterns.errors import UsageError
 from patterns.model.responders import sentiment
 from patterns.runner import PATTERNS, validate_input
@@ -90,6 +98,29 @@ async def test_map_reduce_on_1000_items_matches_a_direct_computation() -> None:
     assert out["count"] == 1000 and out["batches"] == 25
     assert out["mean_sentiment"] == round(sum(scores) / 1000, 4)
     assert sum(out["histogram"].values()) == 1000
+
+
+class _CountingModel(ScriptedChatModel):
+    """Records the most model calls in flight at once."""
+
+    in_flight: int = 0
+    most: int = 0
+
+    async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            return await super().ainvoke(*args, **kwargs)
+        finally:
+            self.in_flight -= 1
+
+
+async def test_map_reduce_keeps_at_most_max_concurrency_batches_in_flight() -> None:
+    model = _CountingModel(brain=ScriptedBrain(latency=LatencyPolicy(mean=0.01)))
+    data = {"items": reviews(60), "batch_size": 5, "max_concurrency": 3}  # 12 batches
+    result = await arun("map_reduce", data, model=model, checkpoint="memory")
+    assert result.status == "completed", result.error
+    assert model.most == 3
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
