@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import importlib
 import json
 import sys
 from importlib.metadata import entry_points
@@ -16,23 +15,17 @@ from typing import Any
 
 import pytest
 
-# Until the lead's pyproject change (packages include "benchmarks*") is installed,
-# the editable install maps only `patterns` and `adapters`: fall back to the checkout.
-ROOT = Path(__file__).resolve().parents[1]
-if importlib.util.find_spec("benchmarks") is None:
-    sys.path.insert(0, str(ROOT))
-
-import adapters  # noqa: E402
-from benchmarks import cli as bench_cli  # noqa: E402
-from benchmarks.floor import arun_floor  # noqa: E402
-from benchmarks.profiles import MEASURES, PROFILES  # noqa: E402
-from benchmarks.report import NUMBER, fmt, render_markdown  # noqa: E402
-from benchmarks.suite import Suite, superstep_shape  # noqa: E402
-from benchmarks.timing import interleave, percentile, summarize  # noqa: E402
-from patterns import ScriptedChatModel  # noqa: E402
-from patterns import arun as langgraph_arun  # noqa: E402
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain  # noqa: E402
-from patterns.runner import PATTERNS  # noqa: E402
+import adapters
+from benchmarks import cli as bench_cli
+from benchmarks.floor import arun_floor
+from benchmarks.profiles import MEASURES, PROFILES
+from benchmarks.report import NUMBER, fmt, render_markdown
+from benchmarks.suite import Suite, superstep_shape
+from benchmarks.timing import interleave, percentile, summarize
+from patterns import ScriptedChatModel
+from patterns import arun as langgraph_arun
+from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
+from patterns.runner import PATTERNS
 
 FRAMEWORKS_UNDER_TEST = ["langgraph", "autogen"]  # autogen imports in ~0.1 s; ok or recorded as unavailable
 

@@ -66,12 +66,14 @@ from autogen_agentchat.messages import BaseChatMessage, HandoffMessage, TextMess
 
 from adapters._common import FlowRun
 from adapters.autogen._client import MODEL_INFO, ScriptedChatCompletionClient, model_client, to_openai
-from adapters.autogen._flows import Context, build_team
+from adapters.autogen._flows import Context, build_team, quiet_agent_errors
 from patterns import prompts
 from patterns.errors import UsageError
 from patterns.model.brain import ScriptedBrain
 
 __all__ = ["MODEL_INFO", "OPTIONS", "ScriptedChatCompletionClient", "load_saved", "model_client", "run_flow", "to_openai"]
+
+quiet_agent_errors()
 
 #: Options `run_flow` understands (anything else is a `UsageError`).
 OPTIONS = frozenset({"state_path", "max_concurrency", "handoff_tools", "answer", "input_func"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -30,7 +31,7 @@ from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import UsageError
 
-__all__ = ["Context", "build_team"]
+__all__ = ["Context", "build_team", "quiet_agent_errors"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -90,6 +91,7 @@ class TurnAgent(BaseChatAgent):
                 outcome = await self._turn(messages)
         except Exception as exc:
             self._ctx.fail(exc)
+            exc.add_note(REPORTED)  # the run reports it; `quiet_agent_errors` keeps AutoGen from logging it
             raise
         if outcome.handoff and outcome.next:
             return Response(chat_message=HandoffMessage(source=self.name, target=outcome.next, content=outcome.content))
@@ -98,6 +100,36 @@ class TurnAgent(BaseChatAgent):
 
     async def on_reset(self, cancellation_token: CancellationToken) -> None:
         return None
+
+
+#: The note on an agent error that the run itself reports (as the flow's error).
+REPORTED = "reported by the orchestration-patterns AutoGen adapter"
+
+
+class _QuietAgentErrors(logging.Filter):
+    """Drop AutoGen's tracebacks for agent errors the run reports itself.
+
+    AutoGen's runtime logs every exception an agent raises, with its traceback,
+    and then once more per participant as "Unhandled message in agent container:
+    GroupChatError" (the error event has no handler there). The run already
+    returns the agent's error as its result, so on a terminal these are noise.
+    Anything else AutoGen logs passes through.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None:
+            return True
+        if REPORTED in getattr(error, "__notes__", ()):
+            return False
+        return not (isinstance(error, ValueError) and "GroupChatError" in str(error))
+
+
+def quiet_agent_errors() -> None:
+    """Install the filter on AutoGen's runtime logger (once)."""
+    logger = logging.getLogger("autogen_core")
+    if not any(isinstance(f, _QuietAgentErrors) for f in logger.filters):
+        logger.addFilter(_QuietAgentErrors())
 
 
 def _when(target: str) -> Callable[[BaseChatMessage], bool]:
