@@ -1,0 +1,181 @@
+"""The README's measured tables, generated from the committed benchmark results.
+
+The README quotes two things a reader choosing a framework looks for first: a
+summary per framework, and what each framework really sends the model. Both are
+rendered here from `benchmarks/results/latest.json` (the full run) between
+marker comments, never typed in; `tests/test_readme_tables.py` fails when the
+README and the results disagree.
+
+    python -m benchmarks.readme            # rewrite the tables in README.md
+    python -m benchmarks.readme --check    # exit 1 if README.md is out of date
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import DASH, TIMES, fmt
+
+__all__ = ["RESULTS", "README", "render_blocks", "update"]
+
+_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = _ROOT / "benchmarks" / "results" / "latest.json"
+README = _ROOT / "README.md"
+
+_NAMES = {
+    "langgraph": "LangGraph",
+    "autogen": "AutoGen",
+    "crewai": "CrewAI",
+    "semantic_kernel": "Semantic Kernel",
+}
+
+
+def _block(name: str) -> re.Pattern[str]:
+    return re.compile(rf"(<!-- {name}:start -->\n)(.*?)(<!-- {name}:end -->)", re.DOTALL)
+
+
+def _frameworks(doc: dict[str, Any]) -> list[str]:
+    return [f for f in doc["run"]["frameworks"] if f in _NAMES]
+
+
+def _rows(doc: dict[str, Any], measure: str) -> list[dict[str, Any]]:
+    return [r for r in doc["measures"].get(measure, {}).get("rows", []) if r.get("status") == "ok"]
+
+
+def _find(rows: list[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    return next((r for r in rows if all(r.get(k) == v for k, v in match.items())), None)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _summary(doc: dict[str, Any]) -> str:
+    env, frameworks = doc["environment"], _frameworks(doc)
+    overhead, parallel = _rows(doc, "overhead"), _rows(doc, "parallel")
+    throughput, footprint, resilience = (
+        _rows(doc, "throughput"),
+        _rows(doc, "footprint"),
+        _rows(doc, "resilience"),
+    )
+    top = max((r["concurrency"] for r in throughput), default=None)
+    worst = max((r["fault_rate"] for r in resilience), default=None)
+
+    def per_step(f: str) -> str:
+        ratios = [r["ratio_to_floor"] for r in overhead if r["candidate"] == f]
+        return f"{fmt(statistics.median(ratios))}{TIMES}" if ratios else DASH
+
+    def efficiency(f: str, scenario: str) -> str:
+        row = _find(parallel, candidate=f, scenario=scenario)
+        return f"{fmt(row['efficiency'])}{TIMES}" if row else DASH
+
+    def flows(f: str) -> str:
+        row = _find(throughput, candidate=f, concurrency=top)
+        return fmt(row["flows_per_s"]) if row else DASH
+
+    def completed(f: str) -> str:
+        rates = [r["completion_rate"] for r in resilience if r["candidate"] == f and r["fault_rate"] == worst]
+        return f"{fmt(100 * statistics.mean(rates))} %" if rates else DASH
+
+    def imported(f: str) -> str:
+        row = _find(footprint, candidate=f)
+        return fmt(row["framework_import_ms"]) if row else DASH
+
+    scatter = _find(parallel, scenario="scatter_gather") or {}
+    mapped = _find(parallel, scenario="map_reduce") or {}
+    headers = [
+        "framework",
+        f"overhead per agent step (median over patterns, {TIMES} asyncio floor)",
+        f"scatter-gather {scatter.get('branches', '?')} {TIMES} {fmt(scatter.get('latency_ms'))} ms (wall / ideal)",
+        f"map-reduce {mapped.get('branches', '?')} items at {mapped.get('concurrency', '?')} (wall / ideal)",
+        f"pipeline flows/s at {top} concurrent",
+        f"flows completed at {fmt(100 * worst) if worst is not None else '?'} % transient faults",
+        "framework import ms",
+    ]
+    rows = [
+        [
+            _NAMES[f],
+            per_step(f),
+            efficiency(f, "scatter_gather"),
+            efficiency(f, "map_reduce"),
+            flows(f),
+            completed(f),
+            imported(f),
+        ]
+        for f in frameworks
+    ]
+    when = env["date"][:10]
+    machine = (
+        f"{env['cpu_model']}, {env['cpu_count']} CPUs, {fmt(env['memory_gb'])} GB, Python {env['python']}"
+    )
+    return (
+        f"Full run of {when} on {machine} (profile `{doc['run']['profile']}`, commit "
+        f"`{str(env.get('git_commit'))[:10]}`); every figure is a median of that run. "
+        "[The whole report](benchmarks/results/report.md) has p95s, every pattern and the charts.\n\n"
+        + _table(headers, rows)
+    )
+
+
+def _wire(doc: dict[str, Any]) -> str:
+    frameworks, rows = _frameworks(doc), _rows(doc, "wire")
+    patterns = doc["run"]["patterns"]
+
+    def cell(f: str, p: str) -> str:
+        row = _find(rows, candidate=f, pattern=p, via="http")
+        if row is None:
+            return DASH
+        return f"{fmt(row['requests'])} · {fmt(row['prompt_tokens'])} / {fmt(row['completion_tokens'])}"
+
+    body = [[p, *(cell(f, p) for f in frameworks)] for p in patterns]
+    return (
+        "Requests · prompt / completion tokens, summed from the request log of `orch serve-model` "
+        "while each framework drove its own OpenAI client:\n\n"
+        + _table(["pattern", *(_NAMES[f] for f in frameworks)], body)
+    )
+
+
+def render_blocks(doc: dict[str, Any]) -> dict[str, str]:
+    """Each generated README block's text, by marker name."""
+    return {"bench-summary": _summary(doc), "wire-table": _wire(doc)}
+
+
+def update(readme: str, doc: dict[str, Any]) -> str:
+    """`readme` with every generated block replaced; a missing marker is an error."""
+    for name, text in render_blocks(doc).items():
+        pattern = _block(name)
+        if not pattern.search(readme):
+            raise SystemExit(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
+        readme = pattern.sub(lambda m, text=text: m.group(1) + text + m.group(3), readme)
+    return readme
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.readme", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if not args.results.exists():
+        print(f"no results at {args.results}: run `orch bench` first", file=sys.stderr)
+        return 2
+    doc = json.loads(args.results.read_text(encoding="utf-8"))
+    current = README.read_text(encoding="utf-8")
+    fresh = update(current, doc)
+    if args.check:
+        if fresh != current:
+            print("README.md is out of date: run `python -m benchmarks.readme`", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(fresh, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
