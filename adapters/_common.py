@@ -43,9 +43,15 @@ _OFFLINE_ENV = {
     "CREWAI_DISABLE_TRACKING": "true",
     "CREWAI_TRACING_ENABLED": "false",
     "CREWAI_TESTING": "true",
+    # CrewAI 1.15's verbose console asks PyPI whether a newer crewai exists (crewai_core.version).
+    "CREWAI_DISABLE_VERSION_CHECK": "true",
     "OTEL_SDK_DISABLED": "true",
     "SEMANTICKERNEL_TELEMETRY_ENABLED": "false",
+    # Semantic Kernel 1.45 reads these three (at import, and from a .env in the working
+    # directory): the user-agent/version headers, and OpenTelemetry model diagnostics.
     "AZURE_TELEMETRY_DISABLED": "true",
+    "SEMANTICKERNEL_EXPERIMENTAL_GENAI_ENABLE_OTEL_DIAGNOSTICS": "false",
+    "SEMANTICKERNEL_EXPERIMENTAL_GENAI_ENABLE_OTEL_DIAGNOSTICS_SENSITIVE": "false",
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "ANONYMIZED_TELEMETRY": "False",

@@ -35,7 +35,9 @@ Wire = Literal["same", "tool_call_completion", "framed"]
 WIRE: dict[str, dict[str, Wire]] = {
     "autogen": {"*": "same", "handoff": "tool_call_completion"},
     "crewai": {"*": "framed"},
-    "semantic_kernel": {"*": "same"},
+    # SK's handoff desks are offered their HandoffOrchestration transfer functions as tools and
+    # the brain calls them, as on AutoGen (`handoff_tools=False` matches LangGraph to the token).
+    "semantic_kernel": {"*": "same", "handoff": "tool_call_completion"},
 }
 
 
