@@ -10,17 +10,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from patterns.checkpoint import DEFAULT_CHECKPOINT_URL
+from patterns.console import ArgumentParser, number, run_main
 from patterns.errors import UsageError
 from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
 from patterns.result import RunResult
@@ -38,28 +38,6 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _out = Console(highlight=False, width=None if sys.stdout.isatty() else 150)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _non_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = _non_negative(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {text!r}")
@@ -67,8 +45,8 @@ def _port(text: str) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="orch", description="Multi-agent orchestration patterns on LangGraph.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = ArgumentParser(prog="orch", description="Multi-agent orchestration patterns on LangGraph.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     sub.add_parser("list", help="list the patterns")
     sample = sub.add_parser(
@@ -76,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     sample.add_argument("pattern")
 
-    model_opts = _Parser(add_help=False)
+    model_opts = ArgumentParser(add_help=False)
     model_opts.add_argument(
         "--model",
         default=None,
@@ -85,11 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     model_opts.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint ($ORCH_BASE_URL)")
     model_opts.add_argument("--seed", type=int, default=0, help="scripted model seed")
     model_opts.add_argument(
-        "--latency", type=_non_negative, default=0.0, help="scripted latency per call, seconds"
+        "--latency", type=number(low=0), default=0.0, help="scripted latency per call, seconds"
     )
     model_opts.add_argument(
         "--fault-rate",
-        type=_rate,
+        type=number(low=0, high=1),
         default=0.0,
         help="scripted transient fault rate per call, 0..1 (timeouts, 429, 5xx, malformed)",
     )
@@ -370,27 +348,12 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
-    try:
-        args = _parser().parse_args(argv)
-        return _dispatch(args)
-    except UsageError as exc:
-        _err.print(f"orch: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) went away; that is not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print("orch: interrupted; resume with --resume --thread ID", markup=False)
-        return 130
-    except Exception as exc:
-        if os.environ.get("ORCH_DEBUG"):
-            raise
-        _err.print(
-            f"orch: internal error: {type(exc).__name__}: {exc} (set ORCH_DEBUG=1 for the traceback)",
-            markup=False,
-        )
-        return 1
+    return run_main(
+        "orch",
+        lambda: _dispatch(_parser().parse_args(argv)),
+        interrupted="interrupted; resume with --resume --thread ID",
+        internal_errors=True,
+    )
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from patterns import UsageError, resolve_model
+from patterns.console import ArgumentParser, number, run_main
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table
@@ -32,33 +32,12 @@ HERE = Path(__file__).resolve().parent
 PROG = "code_refinement"
 
 _out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
-def _share(text: str) -> float:
-    value = _positive(text) if text not in ("0", "0.0") else 0.0
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Generator/critic loop whose critic runs the unit tests in a sandbox.")
+    p = ArgumentParser(
+        prog=PROG, description="Generator/critic loop whose critic runs the unit tests in a sandbox."
+    )
     p.add_argument("--task", default=str(HERE / "tasks" / "slugify"), help="task folder (default: slugify)")
     p.add_argument(
         "--model",
@@ -68,9 +47,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--base-url", help="OpenAI-compatible endpoint for a real model (Ollama, vLLM)")
     p.add_argument("--max-iterations", type=int, default=5, help="hard bound on rounds (default 5)")
-    p.add_argument("--threshold", type=_share, default=1.0, help="score that ends the loop (default 1.0)")
-    p.add_argument("--epsilon", type=_share, default=0.01, help="smaller score change = converged")
-    p.add_argument("--timeout", type=_positive, default=10.0, help="seconds per test run (default 10)")
+    p.add_argument(
+        "--threshold", type=number(low=0, high=1), default=1.0, help="score that ends the loop (default 1.0)"
+    )
+    p.add_argument(
+        "--epsilon", type=number(low=0, high=1), default=0.01, help="smaller score change = converged"
+    )
+    p.add_argument(
+        "--timeout", type=number(low=0, low_open=True), default=10.0, help="seconds per test run (default 10)"
+    )
     p.add_argument(
         "--memory-mb", type=int, default=512, help="address-space limit per test run (default 512)"
     )
@@ -136,18 +121,12 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return asyncio.run(_run(parser().parse_args(argv)))
-    except (UsageError, TaskError, ThreadError) as exc:
-        _err.print(f"{PROG}: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) went away; that is not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print(f"{PROG}: interrupted; continue with --resume --thread ID", markup=False)
-        return 130
+    return run_main(
+        PROG,
+        lambda: asyncio.run(_run(parser().parse_args(argv))),
+        usage_errors=(TaskError, ThreadError),
+        interrupted="interrupted; continue with --resume --thread ID",
+    )
 
 
 if __name__ == "__main__":

@@ -18,10 +18,11 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from langgraph.types import StateSnapshot
 from patterns import RunResult, UsageError, arun, build_debate, open_checkpointer, resolve_model
+from patterns.console import ArgumentParser, run_main
 from rich.console import Console
 from rich.table import Table
 
@@ -36,13 +37,8 @@ _out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog=PROG, description="A council debates, votes by expertise, and a judge or a human arbitrates."
     )
     p.add_argument(
@@ -213,18 +209,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return asyncio.run(_run(parser().parse_args(argv)))
-    except (UsageError, CouncilError) as exc:
-        _err.print(f"{PROG}: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) went away; that is not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print(f"{PROG}: interrupted", markup=False)
-        return 130
+    return run_main(PROG, lambda: asyncio.run(_run(parser().parse_args(argv))), usage_errors=(CouncilError,))
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from patterns import UsageError, open_checkpointer, resolve_model
+from patterns.console import ArgumentParser, number, run_main
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -38,19 +38,8 @@ _out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _count(text: str) -> int:
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return int(text)
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Extract, validate, transform and store invoices, resumably.")
+    p = ArgumentParser(prog=PROG, description="Extract, validate, transform and store invoices, resumably.")
     p.add_argument("folder", nargs="?", default=str(HERE / "invoices"), help="folder of *.txt invoices")
     p.add_argument(
         "--db",
@@ -69,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
         help="'scripted' or PROVIDER:MODEL, e.g. openai:gpt-4o-mini (default: $ORCH_MODEL or scripted)",
     )
     p.add_argument("--base-url", help="OpenAI-compatible endpoint for a real model (Ollama, vLLM)")
-    p.add_argument("--crash-after", type=_count, metavar="N", help="simulate a crash after N documents")
+    p.add_argument("--crash-after", type=number(int), metavar="N", help="simulate a crash after N documents")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     return p
 
@@ -165,17 +154,12 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return asyncio.run(_run(parser().parse_args(argv)))
-    except (UsageError, StoreError) as exc:
-        _err.print(f"{PROG}: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print(f"{PROG}: interrupted; run again to resume", markup=False)
-        return 130
+    return run_main(
+        PROG,
+        lambda: asyncio.run(_run(parser().parse_args(argv))),
+        usage_errors=(StoreError,),
+        interrupted="interrupted; run again to resume",
+    )
 
 
 if __name__ == "__main__":

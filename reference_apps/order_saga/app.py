@@ -20,10 +20,10 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 import psycopg
 from patterns import UsageError
+from patterns.console import ArgumentParser, number, run_main
 from rich.console import Console
 from rich.table import Table
 
@@ -41,43 +41,30 @@ _err = Console(stderr=True, highlight=False, soft_wrap=True)
 _STEP_NAMES = [spec.name for spec in STEPS]
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= 1000:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 1000, got {text!r}")
-    return int(text)
-
-
 def parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
+    common = ArgumentParser(add_help=False)
     common.add_argument("--db", default=os.environ.get("ORDER_SAGA_DB") or DEFAULT_DB, help="PostgreSQL URL")
     common.add_argument("--schema", default="order_saga", help="schema holding the shop's tables")
     common.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
-    p = _Parser(prog=PROG, description="Order processing as a saga over PostgreSQL, with injected failures.")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    p = ArgumentParser(
+        prog=PROG, description="Order processing as a saga over PostgreSQL, with injected failures."
+    )
+    sub = p.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     place = sub.add_parser("place", parents=[common], help="place orders (the default command)")
     place.add_argument("--customer", default="alice")
     place.add_argument("--sku", default="WIDGET-1", help="WIDGET-1 (10 in stock) or GADGET-2 (5)")
-    place.add_argument("--quantity", type=_count, default=2)
-    place.add_argument("--orders", type=_count, default=1, help="how many orders to place in a row")
+    count = number(int, low=1, high=1000)
+    place.add_argument("--quantity", type=count, default=2)
+    place.add_argument("--orders", type=count, default=1, help="how many orders to place in a row")
     faults = place.add_mutually_exclusive_group()
     faults.add_argument("--fail-at", choices=_STEP_NAMES, help="make this step fail")
-    faults.add_argument("--chaos", type=_rate, default=0.0, help="fail each step with this probability")
+    faults.add_argument(
+        "--chaos",
+        type=number(low=0, high=1, expected="a number between 0 and 1"),
+        default=0.0,
+        help="fail each step with this probability",
+    )
     faults.add_argument("--crash-after", choices=_STEP_NAMES, help="die right after this step commits")
     place.add_argument("--seed", type=int, default=0, help="seed for --chaos (same seed, same failures)")
     sub.add_parser("recover", parents=[common], help="undo the sagas a crash left half-done")
@@ -164,21 +151,12 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        args = parser().parse_args(_argv(sys.argv[1:] if argv is None else argv))
-        return asyncio.run(_run(args))
-    except (UsageError, StoreError) as exc:
-        _err.print(f"{PROG}: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        # The reader (e.g. `| head`) went away; that is not an error of ours.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print(
-            f"{PROG}: interrupted; run `python app.py recover` to undo a half-done order", markup=False
-        )
-        return 130
+    return run_main(
+        PROG,
+        lambda: asyncio.run(_run(parser().parse_args(_argv(sys.argv[1:] if argv is None else argv)))),
+        usage_errors=(StoreError,),
+        interrupted="interrupted; run `python app.py recover` to undo a half-done order",
+    )
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from patterns import FaultPolicy, UsageError, resolve_model
+from patterns.console import ArgumentParser, number, run_main
 from patterns.runner import StepEvent
 from rich.console import Console
 from rich.table import Table
@@ -36,34 +36,13 @@ _out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return int(text)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = ArgumentParser(
         prog=PROG, description="Scatter a question over five sources; gather findings with provenance."
     )
     p.add_argument("question", nargs="?", default=DEFAULT_QUESTION, help=f"default: {DEFAULT_QUESTION!r}")
     p.add_argument("--sources", default=str(HERE / "sources"), help="folder with one sub-folder per source")
-    p.add_argument("--quorum", type=_positive, help="sources that must answer (default: a majority)")
+    p.add_argument("--quorum", type=number(int, low=1), help="sources that must answer (default: a majority)")
     p.add_argument(
         "--offline",
         action="append",
@@ -71,7 +50,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="SOURCE",
         help="simulate SOURCE being down (scripted model only; repeatable)",
     )
-    p.add_argument("--timeout", type=_seconds, default=60.0, help="seconds per source attempt (default 60)")
+    p.add_argument(
+        "--timeout",
+        type=number(low=0, low_open=True, unit="seconds"),
+        default=60.0,
+        help="seconds per source attempt (default 60)",
+    )
     p.add_argument(
         "--model",
         default=os.environ.get("ORCH_MODEL") or "scripted",
@@ -153,17 +137,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return asyncio.run(_run(parser().parse_args(argv)))
-    except UsageError as exc:
-        _err.print(f"{PROG}: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print(f"{PROG}: interrupted", markup=False)
-        return 130
+    return run_main(PROG, lambda: asyncio.run(_run(parser().parse_args(argv))))
 
 
 if __name__ == "__main__":

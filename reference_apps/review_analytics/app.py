@@ -18,9 +18,10 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from patterns import UsageError, resolve_model
+from patterns.console import ArgumentParser, number, run_main
 from patterns.runner import StepEvent
 from rich.console import Console
 from rich.progress import Progress
@@ -38,30 +39,22 @@ _out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _bounded(low: int, high: int) -> Any:
-    def parse(text: str) -> int:
-        if not text.isdigit() or not low <= int(text) <= high:
-            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got {text!r}")
-        return int(text)
-
-    return parse
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Map-reduce sentiment analysis over a CSV of reviews.")
+    p = ArgumentParser(prog=PROG, description="Map-reduce sentiment analysis over a CSV of reviews.")
     p.add_argument(
         "csv", nargs="?", default=str(HERE / "data" / "reviews.csv"), help="default: data/reviews.csv"
     )
     p.add_argument(
-        "--batch-size", type=_bounded(1, 1000), default=50, help="reviews per model call (default 50)"
+        "--batch-size",
+        type=number(int, low=1, high=1000),
+        default=50,
+        help="reviews per model call (default 50)",
     )
     p.add_argument(
-        "--concurrency", type=_bounded(1, 64), default=8, help="batches in flight at once (default 8)"
+        "--concurrency",
+        type=number(int, low=1, high=64),
+        default=8,
+        help="batches in flight at once (default 8)",
     )
     p.add_argument("--cache", default=DEFAULT_CACHE, help=f"result cache file (default {DEFAULT_CACHE})")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
@@ -195,17 +188,7 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        return asyncio.run(_run(parser().parse_args(argv)))
-    except UsageError as exc:
-        _err.print(f"{PROG}: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print(f"{PROG}: interrupted", markup=False)
-        return 130
+    return run_main(PROG, lambda: asyncio.run(_run(parser().parse_args(argv))))
 
 
 if __name__ == "__main__":

@@ -22,9 +22,10 @@ import sys
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from patterns import UsageError, open_checkpointer, resolve_model
+from patterns.console import ArgumentParser, number, run_main
 from patterns.coordination import (
     Embedder,
     EmbedderUnavailable,
@@ -45,23 +46,8 @@ _out = Console(highlight=False, width=None if sys.stdout.isatty() else 140)
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
-    if not 0 < value <= 600:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 600 seconds, got {text}")
-    return value
-
-
 def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Route customer messages to desks with acknowledged handoffs.")
+    p = ArgumentParser(prog=PROG, description="Route customer messages to desks with acknowledged handoffs.")
     p.add_argument("messages", nargs="*", help="messages to route (default: the lines of --file)")
     p.add_argument(
         "--file", default=str(HERE / "messages.txt"), help="one message per line (default: messages.txt)"
@@ -76,7 +62,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--slow", action="append", default=[], metavar="DESK", help="DESK never acknowledges in time"
     )
-    p.add_argument("--ack-timeout", type=_seconds, default=2.0, help="seconds to wait for an acknowledgement")
+    p.add_argument(
+        "--ack-timeout",
+        type=number(low=0, low_open=True, high=600, unit="seconds"),
+        default=2.0,
+        help="seconds to wait for an acknowledgement",
+    )
     p.add_argument("--semantic", action="store_true", help="semantic matching with MiniLM (default: hashing)")
     p.add_argument(
         "--model",
@@ -186,17 +177,11 @@ async def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     # The protocol logs each failed attempt; here every attempt is in the output already.
     logging.getLogger("patterns.coordination").setLevel(logging.ERROR)
-    try:
-        return asyncio.run(_run(parser().parse_args(argv)))
-    except (UsageError, InvalidHandoff, EmbedderUnavailable) as exc:
-        _err.print(f"{PROG}: error: {exc}", markup=False)
-        return 2
-    except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
-    except KeyboardInterrupt:
-        _err.print(f"{PROG}: interrupted", markup=False)
-        return 130
+    return run_main(
+        PROG,
+        lambda: asyncio.run(_run(parser().parse_args(argv))),
+        usage_errors=(InvalidHandoff, EmbedderUnavailable),
+    )
 
 
 if __name__ == "__main__":
