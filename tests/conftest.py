@@ -7,14 +7,23 @@ a reason to pass.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+# CrewAI writes its stores (task outputs, a Flow's Memory) under CREWAI_STORAGE_DIR, by default
+# in the user's data directory: keep every test's in a temporary directory, removed at exit.
+_CREWAI_STORAGE = tempfile.mkdtemp(prefix="orch-tests-crewai-")
+os.environ.setdefault("CREWAI_STORAGE_DIR", _CREWAI_STORAGE)
+atexit.register(shutil.rmtree, _CREWAI_STORAGE, True)
 
 POSTGRES_URL_ENV = "ORCH_TEST_POSTGRES_URL"
 REDIS_URL_ENV = "ORCH_TEST_REDIS_URL"

@@ -34,6 +34,9 @@ OTHERS = [f for f in FRAMEWORKS if f != "langgraph"]
 Wire = Literal["same", "tool_call_completion", "framed"]
 WIRE: dict[str, dict[str, Wire]] = {
     "autogen": {"*": "same", "handoff": "tool_call_completion"},
+    # CrewAI renders its own prompt around ours (role/backstory/goal, "Current Task:", the expected
+    # output paragraph): ~68-70 more prompt tokens a call. Completion tokens equal LangGraph's: a
+    # tool-less CrewAI 1.15 agent needs no "Final Answer:" format, the brain's JSON is the answer.
     "crewai": {"*": "framed"},
     # SK's handoff desks are offered their HandoffOrchestration transfer functions as tools and
     # the brain calls them, as on AutoGen (`handoff_tools=False` matches LangGraph to the token).

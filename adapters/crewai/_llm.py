@@ -1,0 +1,193 @@
+"""The model bridge: CrewAI's `BaseLLM` over the scripted brain, or CrewAI's own OpenAI LLM over HTTP.
+
+In-process, `ScriptedLLM` hands CrewAI's messages to the `ScriptedBrain` as
+OpenAI-style dicts (the brain recognises the agent from CrewAI's system message,
+never from call order or `from_agent`), waits the planned latency and returns
+the reply text or raises the injected error, emitting CrewAI's LLM call events
+as its native providers do. Over HTTP, CrewAI's native OpenAI provider
+(`OpenAICompletion`, the class `crewai.LLM("openai/...", base_url=...)` builds;
+no litellm) talks to `patterns.model.server`, with the OpenAI SDK's retries off.
+
+Both count prompt tokens offline with `patterns.model.tokens`: CrewAI's own
+estimate for a non-OpenAI endpoint is characters / 4 with a warning per call.
+
+Retries that remain, because CrewAI applies them to every `BaseLLM`: its
+`call`/`acall` wrapper retries a rate-limit error (HTTP 429, or "rate limit" in
+the message) up to 3 attempts with 1 s and 2 s backoff. It does not read our
+`Retry-After` (it only looks for a dict of headers on the exception).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from crewai.events.types.llm_events import LLMCallType
+from crewai.llms.base_llm import BaseLLM, llm_call_context
+from crewai.llms.providers.openai.completion import OpenAICompletion
+from pydantic import PrivateAttr
+
+from adapters._common import scripted_reply
+from patterns.model.brain import Reply, ScriptedBrain
+from patterns.model.server import MODEL_ID
+from patterns.model.tokens import count_message_tokens, count_tokens
+
+if TYPE_CHECKING:
+    from crewai.agents.agent_builder.base_agent import BaseAgent
+    from crewai.task import Task
+
+__all__ = ["CONTEXT_WINDOW", "OfflineOpenAICompletion", "ScriptedLLM", "flow_llm"]
+
+#: Context window the scripted model reports (CrewAI keeps 85 % of it usable).
+CONTEXT_WINDOW = 128_000
+
+
+def _openai_messages(messages: str | Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """CrewAI's messages as the plain `{role, content}` dicts the brain and the server read."""
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out = []
+    for message in messages:
+        content = message.get("content")
+        if isinstance(content, list):  # content parts: keep the text ones
+            content = "".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+        out.append({"role": str(message.get("role", "user")), "content": content or ""})
+    return out
+
+
+def _count(messages: Any) -> int:
+    return (
+        count_tokens(messages)
+        if isinstance(messages, str)
+        else count_message_tokens(_openai_messages(messages))
+    )
+
+
+class ScriptedLLM(BaseLLM):
+    """CrewAI's model interface over a `ScriptedBrain`: same answers, latency, faults and ledger."""
+
+    llm_type: str = "scripted"
+    model: str = MODEL_ID
+    provider: str = "scripted"
+    _brain: ScriptedBrain = PrivateAttr()
+
+    def __init__(self, brain: ScriptedBrain, **data: Any) -> None:
+        super().__init__(**{"model": MODEL_ID, "provider": "scripted", **data})
+        self._brain = brain
+
+    @property
+    def brain(self) -> ScriptedBrain:
+        return self._brain
+
+    def _start(
+        self, messages: Any, tools: Any, from_task: Task | None, from_agent: BaseAgent | None
+    ) -> list[dict[str, Any]]:
+        self._emit_call_started_event(
+            messages=messages, tools=tools, from_task=from_task, from_agent=from_agent
+        )
+        self._invoke_before_llm_call_hooks(messages if isinstance(messages, list) else [], from_agent)
+        return _openai_messages(messages)
+
+    def _finish(
+        self, messages: Any, reply: Reply, from_task: Task | None, from_agent: BaseAgent | None
+    ) -> str:
+        usage = {
+            "prompt_tokens": reply.prompt_tokens,
+            "completion_tokens": reply.completion_tokens,
+            "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+        }
+        self._track_token_usage_internal(usage)
+        text = self._apply_stop_words(reply.content)
+        self._emit_call_completed_event(
+            response=text,
+            call_type=LLMCallType.LLM_CALL,
+            from_task=from_task,
+            from_agent=from_agent,
+            messages=messages,
+            usage=usage,
+            finish_reason="stop",
+        )
+        if isinstance(messages, list):
+            text = self._invoke_after_llm_call_hooks(messages, text, from_agent)
+        return text
+
+    def _failed(self, error: Exception, from_task: Task | None, from_agent: BaseAgent | None) -> None:
+        self._emit_call_failed_event(
+            error=f"{type(error).__name__}: {error}", from_task=from_task, from_agent=from_agent
+        )
+
+    def call(
+        self,
+        messages: Any,
+        tools: list[dict[str, Any]] | None = None,
+        callbacks: list[Any] | None = None,
+        available_functions: dict[str, Any] | None = None,
+        from_task: Task | None = None,
+        from_agent: BaseAgent | None = None,
+        response_model: Any = None,
+    ) -> str:
+        with llm_call_context():
+            chat = self._start(messages, tools, from_task, from_agent)
+            delay, reply = scripted_reply(self._brain, chat)
+            time.sleep(delay)  # CrewAI runs agent steps in worker threads: a blocking wait, as a real client
+            if isinstance(reply, Exception):
+                self._failed(reply, from_task, from_agent)
+                raise reply
+            return self._finish(messages, reply, from_task, from_agent)
+
+    async def acall(
+        self,
+        messages: Any,
+        tools: list[dict[str, Any]] | None = None,
+        callbacks: list[Any] | None = None,
+        available_functions: dict[str, Any] | None = None,
+        from_task: Task | None = None,
+        from_agent: BaseAgent | None = None,
+        response_model: Any = None,
+    ) -> str:
+        with llm_call_context():
+            chat = self._start(messages, tools, from_task, from_agent)
+            delay, reply = scripted_reply(self._brain, chat)
+            await asyncio.sleep(delay)
+            if isinstance(reply, Exception):
+                self._failed(reply, from_task, from_agent)
+                raise reply
+            return self._finish(messages, reply, from_task, from_agent)
+
+    def supports_function_calling(self) -> bool:
+        # The flows give agents no tools; a tool-less CrewAI agent's whole reply is its final answer.
+        return False
+
+    def get_context_window_size(self) -> int:
+        # The usable share, as CrewAI's native providers report it (they keep 15 % in reserve).
+        return int(CONTEXT_WINDOW * 0.85)
+
+    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+        return _count(messages)
+
+
+class OfflineOpenAICompletion(OpenAICompletion):
+    """CrewAI's native OpenAI provider, counting prompt tokens offline instead of estimating them."""
+
+    def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
+        return _count(messages)
+
+
+def flow_llm(brain: ScriptedBrain, base_url: str | None = None) -> BaseLLM:
+    """The scripted brain in-process, or CrewAI's OpenAI provider pointed at `base_url`.
+
+    Over HTTP the OpenAI SDK's own retries are off (`max_retries=0`): a fault
+    must reach the flow as it does in-process, not be hidden and multiplied.
+    """
+    if base_url is None:
+        return ScriptedLLM(brain)
+    return OfflineOpenAICompletion(
+        model=MODEL_ID,
+        custom_openai=True,
+        base_url=base_url,
+        api_key="not-needed",
+        max_retries=0,
+        timeout=120,
+    )
