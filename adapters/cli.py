@@ -67,9 +67,9 @@ def _check_scripted(args: argparse.Namespace) -> None:
 
 
 async def _run_once(
-    framework: str, pattern: str, data: Any, brain: ScriptedBrain, url: str | None
+    framework: str, pattern: str, data: Any, brain: ScriptedBrain, url: str | None, **options: Any
 ) -> RunResult:
-    return await arun(framework, pattern, data, brain=brain, base_url=url)
+    return await arun(framework, pattern, data, brain=brain, base_url=url, **options)
 
 
 def _server(stack: ExitStack, brain: ScriptedBrain, via_http: bool) -> str | None:
@@ -82,9 +82,9 @@ def _server(stack: ExitStack, brain: ScriptedBrain, via_http: bool) -> str | Non
 
 async def _run_on_framework(args: argparse.Namespace) -> int:
     _check_scripted(args)
-    if args.resume or args.thread or args.answer is not None or args.checkpoint != DEFAULT_CHECKPOINT_URL:
+    if args.resume or args.thread or args.checkpoint != DEFAULT_CHECKPOINT_URL:
         raise UsageError(
-            "--checkpoint, --thread, --resume and --answer apply to --framework langgraph only; "
+            "--checkpoint, --thread and --resume apply to --framework langgraph only; "
             "see the README's resume table for what each framework can resume"
         )
     if args.pattern not in PATTERNS:
@@ -95,7 +95,9 @@ async def _run_on_framework(args: argparse.Namespace) -> int:
         url = _server(stack, brain, args.via_http)
         if not args.json and _err.is_terminal:
             _err.print(f"running {args.pattern} on {args.framework}{' via HTTP' if url else ''} ...")
-        result = await _run_once(args.framework, args.pattern, data, brain, url)
+        # The other frameworks cannot pause for a human: the arbitrator's choice comes up front.
+        options = {"answer": args.answer} if args.answer is not None else {}
+        result = await _run_once(args.framework, args.pattern, data, brain, url, **options)
     if args.json:
         print(result.model_dump_json(indent=2))
     else:

@@ -345,7 +345,7 @@ def _human(ctx: Context) -> UserProxyAgent:
     answer, input_func = ctx.options.get("answer"), ctx.options.get("input_func")
     if input_func is None and answer is None:
         raise UsageError(
-            "debate with arbitration='human' on AutoGen needs the arbitrator's choice: pass answer='OPTION' "
+            "debate with arbitration='human' on AutoGen needs the arbitrator's choice: pass answer='OPTION' (orch: --answer OPTION) "
             "or input_func=callable(prompt) -> str (it feeds AutoGen's UserProxyAgent)"
         )
 

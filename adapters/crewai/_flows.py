@@ -441,7 +441,7 @@ def _arbitrator(ctx: Context) -> _Arbitrator:
     answer, input_func = ctx.options.get("answer"), ctx.options.get("input_func")
     if answer is None and input_func is None:
         raise UsageError(
-            "debate with arbitration='human' on CrewAI needs the arbitrator's choice: pass answer='OPTION' "
+            "debate with arbitration='human' on CrewAI needs the arbitrator's choice: pass answer='OPTION' (orch: --answer OPTION) "
             "or input_func=callable(question) -> str (it answers the flow's Flow.ask)"
         )
     options = ctx.state["task"]["options"]

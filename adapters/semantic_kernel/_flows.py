@@ -217,7 +217,7 @@ def _arbitrator(ctx: Context) -> Callable[[str], Any]:
     if input_func is None and answer is None:
         raise UsageError(
             "debate with arbitration='human' on Semantic Kernel needs the arbitrator's choice: pass "
-            "answer='OPTION' or input_func=callable(prompt) -> str (it feeds the group chat manager's "
+            "answer='OPTION' (orch: --answer OPTION) or input_func=callable(prompt) -> str (it feeds the group chat manager's "
             "human_response_function; SK cannot pause a run and resume it later)"
         )
     if input_func is not None:

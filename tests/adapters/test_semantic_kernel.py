@@ -175,7 +175,7 @@ async def test_human_arbitration_decides_a_split_vote() -> None:
 
 
 async def test_human_arbitration_needs_an_answer_and_rejects_a_non_option() -> None:
-    with pytest.raises(UsageError, match="answer='OPTION' or input_func"):
+    with pytest.raises(UsageError, match="answer='OPTION'"):
         await arun(FRAMEWORK, "debate", SPLIT_VOTE)
     with pytest.raises(ValueError, match="must pick one of kafka, rabbitmq, got 'zookeeper'"):
         await _flow("debate", SPLIT_VOTE, answer="zookeeper")
