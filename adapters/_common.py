@@ -8,6 +8,7 @@ This module holds the rest that would otherwise be written once per adapter.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,6 +35,7 @@ __all__ = [
     "disable_telemetry",
     "initial_state",
     "parse",
+    "quiet_framework_logs",
     "scripted_reply",
 ]
 
@@ -62,6 +64,19 @@ def disable_telemetry() -> None:
     """Turn off every framework's telemetry and tracing; call before importing a framework."""
     for key, value in _OFFLINE_ENV.items():
         os.environ.setdefault(key, value)
+
+
+def quiet_framework_logs(*loggers: str) -> None:
+    """Give a framework's loggers a `NullHandler`, so its ERROR records of agent errors stay quiet.
+
+    Frameworks log each agent error before the run reports it as its result; with
+    no handler of their own, Python's last-resort handler prints every one to
+    stderr. An application that configures logging still receives them.
+    """
+    for name in loggers:
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
 
 
 @dataclass

@@ -110,10 +110,11 @@ class _QuietAgentErrors(logging.Filter):
     """Drop AutoGen's tracebacks for agent errors the run reports itself.
 
     AutoGen's runtime logs every exception an agent raises, with its traceback,
-    and then once more per participant as "Unhandled message in agent container:
-    GroupChatError" (the error event has no handler there). The run already
-    returns the agent's error as its result, so on a terminal these are noise.
-    Anything else AutoGen logs passes through.
+    then once more per participant as "Unhandled message in agent container:
+    GroupChatError" (the error event has no handler there), and, when parallel
+    branches fail together, a `QueueShutDown` for messages reaching the graph
+    manager after the team stopped. The run already returns the agent's error as
+    its result, so on a terminal these are noise. Anything else passes through.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -121,6 +122,8 @@ class _QuietAgentErrors(logging.Filter):
         if error is None:
             return True
         if REPORTED in getattr(error, "__notes__", ()):
+            return False
+        if type(error).__name__ == "QueueShutDown":  # autogen_core's own (private) queue class
             return False
         return not (isinstance(error, ValueError) and "GroupChatError" in str(error))
 

@@ -109,11 +109,14 @@ from crewai.flow.flow import Flow
 from crewai.flow.persistence import persist
 from crewai.state.checkpoint_config import CheckpointConfig
 
-from adapters._common import FlowRun
+from adapters._common import FlowRun, quiet_framework_logs
 from adapters.crewai._checkpoint import FlowCheckpointer, latest_checkpoint, rearmed, saved_flow_state
 from adapters.crewai._flows import RESUMABLE, Context, FlowData, build_flow
 from adapters.crewai._llm import ScriptedLLM, flow_llm
 from patterns.errors import UsageError
+
+# A Flow logs each failed step at ERROR before the run reports the error as its result.
+quiet_framework_logs("crewai.flow.runtime")
 
 __all__ = ["OPTIONS", "RESUMABLE", "ScriptedLLM", "flow_llm", "run_flow"]
 

@@ -111,7 +111,6 @@ disable_telemetry()
 
 import asyncio  # noqa: E402
 import json  # noqa: E402
-import logging  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -120,17 +119,15 @@ from semantic_kernel.agents.orchestration.orchestration_base import Orchestratio
 from semantic_kernel.agents.runtime import InProcessRuntime  # noqa: E402
 from semantic_kernel.contents import ChatHistory  # noqa: E402
 
-from adapters._common import FlowRun  # noqa: E402
+from adapters._common import FlowRun, quiet_framework_logs  # noqa: E402
 from adapters.semantic_kernel._agents import Context  # noqa: E402
 from adapters.semantic_kernel._flows import build  # noqa: E402
 from adapters.semantic_kernel._service import ScriptedChatCompletion, chat_service  # noqa: E402
 from patterns.errors import UsageError  # noqa: E402
 
-# SK logs every actor error (and every cancelled handler of a failed run) at ERROR level
-# before we raise it; with no handler of its own, Python's last-resort handler would print
-# each one to stderr. Its runtime logs under names outside "semantic_kernel".
-for _name in ("semantic_kernel", "in_process_runtime", "agent_runtime"):
-    logging.getLogger(_name).addHandler(logging.NullHandler())
+# SK logs every actor error (and every cancelled handler of a failed run) at ERROR level,
+# its runtime under names outside "semantic_kernel".
+quiet_framework_logs("semantic_kernel", "in_process_runtime", "agent_runtime")
 
 __all__ = ["OPTIONS", "ScriptedChatCompletion", "chat_service", "load_saved", "run_flow"]
 
