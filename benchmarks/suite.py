@@ -644,7 +644,7 @@ class Suite:
         clean = await asyncio.gather(*(one(name, pattern, self.brain()) for name, pattern in cells))
         self.note("resilience: faulty runs")
         jobs = [
-            (cell, rate, p.seed + i) for cell in cells for rate in p.fault_rates for i in range(p.fault_runs)
+            (cell, rate, p.seed + i) for cell in cells for rate in p.fault_rates for i in range(fault_runs)
         ]
         faulty = await asyncio.gather(
             *(

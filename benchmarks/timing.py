@@ -15,6 +15,11 @@ itself. So this module does the small part we need, and is tested:
   candidate has spent its time budget (but at least `min_repeats` timed runs,
   so every statistic has samples behind it; the JSON records how many ran): a
   slow framework cannot eat the whole budget, fast ones get more samples;
+- a candidate whose single run is longer than the budget (AutoGen's GraphFlow
+  at 1,000 branches takes about a minute) is warmed up once and stops once it
+  has spent `_HARD_CAP` budgets with at least one timed run: its few samples of
+  a long run say more than the many a short one needs, and the run stays
+  inside its half hour;
 - garbage is collected before each call, never inside one; everything alive
   when the measurement starts (imported frameworks, warmed caches) is frozen
   out of the collector first (`gc.freeze`), so a collection costs microseconds
@@ -37,6 +42,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["Outcome", "interleave", "percentile", "summarize"]
+
+#: Past this many budgets spent, a candidate stops with any number of timed runs (at least one).
+_HARD_CAP = 3.0
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
@@ -128,6 +136,8 @@ async def _rounds(
         timed = round_no >= warmup
         shift = round_no % len(alive)
         for name in alive[shift:] + alive[:shift]:
+            if not timed and round_no > 0 and budget_s is not None and spent[name] > budget_s:
+                continue  # one warm-up is enough for a run longer than the whole budget
             gc.collect()
             t0 = time.perf_counter()
             try:
@@ -151,11 +161,15 @@ async def _rounds(
             name
             for name in alive
             if outcomes[name].error is None
-            and not (
-                budget_s is not None and len(outcomes[name].samples) >= min_repeats and spent[name] > budget_s
-            )
+            and not _spent_enough(len(outcomes[name].samples), spent[name], min_repeats, budget_s)
         ]
         if on_round:
             on_round()
         if not alive:
             break
+
+
+def _spent_enough(samples: int, spent: float, min_repeats: int, budget_s: float | None) -> bool:
+    if budget_s is None or spent <= budget_s:
+        return False
+    return samples >= min_repeats or (samples >= 1 and spent > _HARD_CAP * budget_s)

@@ -102,10 +102,26 @@ async def test_interleave_warms_up_repeats_and_drops_a_failing_candidate() -> No
 
 async def test_interleave_stops_at_the_budget_but_keeps_the_minimum() -> None:
     async def nap() -> None:
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.005)
 
     out = await interleave({"nap": nap}, warmup=0, repeats=100, min_repeats=3, budget_s=0.01)
     assert 3 <= len(out["nap"].samples) < 10
+
+
+async def test_a_run_longer_than_the_budget_is_warmed_up_once_and_stops_at_the_hard_cap() -> None:
+    calls = {"long": 0, "short": 0}
+
+    async def long() -> None:
+        calls["long"] += 1
+        await asyncio.sleep(0.035)
+
+    async def short() -> None:
+        calls["short"] += 1
+
+    out = await interleave({"long": long, "short": short}, warmup=3, repeats=10, min_repeats=5, budget_s=0.02)
+    # One warm-up (a run is over the 0.02 s budget), then one timed run takes it past 3 budgets.
+    assert calls["long"] == 2 and len(out["long"].samples) == 1
+    assert len(out["short"].samples) == 10
 
 
 # -- a failing framework is recorded, never dropped -------------------------------------

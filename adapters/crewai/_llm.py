@@ -20,8 +20,11 @@ the message) up to 3 attempts with 1 s and 2 s backoff. It does not read our
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from crewai.events.types.llm_events import LLMCallType
@@ -169,10 +172,48 @@ class ScriptedLLM(BaseLLM):
 
 
 class OfflineOpenAICompletion(OpenAICompletion):
-    """CrewAI's native OpenAI provider, counting prompt tokens offline instead of estimating them."""
+    """CrewAI's native OpenAI provider, counting prompt tokens offline instead of estimating them.
+
+    It also keeps the provider from configuring the application's logging: it logs
+    through the module-level `logging.info`/`error`/..., which, while the root
+    logger has no handler, call `logging.basicConfig()` and leave a stderr handler
+    on the root logger for the rest of the process. During a call the root logger
+    holds a `NullHandler` if it has no handler of its own.
+    """
 
     def get_input_tokens_count(self, messages: Any, tools: Any = None, response_model: Any = None) -> int:
         return _count(messages)
+
+    def call(self, *args: Any, **kwargs: Any) -> Any:
+        with _root_logger_held():
+            return super().call(*args, **kwargs)
+
+    async def acall(self, *args: Any, **kwargs: Any) -> Any:
+        with _root_logger_held():
+            return await super().acall(*args, **kwargs)
+
+
+_held = 0
+_held_lock = threading.Lock()
+_placeholder = logging.NullHandler()
+
+
+@contextmanager
+def _root_logger_held() -> Iterator[None]:
+    """A `NullHandler` on a handler-less root logger while any call is in flight (calls overlap)."""
+    global _held
+    root = logging.getLogger()
+    with _held_lock:
+        if _held == 0 and not root.handlers:
+            root.addHandler(_placeholder)
+        _held += 1
+    try:
+        yield
+    finally:
+        with _held_lock:
+            _held -= 1
+            if _held == 0:
+                root.removeHandler(_placeholder)
 
 
 def flow_llm(brain: ScriptedBrain, base_url: str | None = None) -> BaseLLM:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -333,3 +334,15 @@ async def test_flows_run_with_every_non_loopback_connection_refused(monkeypatch:
         over_http = await arun("crewai", "debate", brain=brain, base_url=url)
     assert in_process.status == "completed" and over_http.status == "completed", over_http.error
     assert attempts == []
+
+
+async def test_the_http_path_leaves_the_applications_logging_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # CrewAI's OpenAI provider logs through the module-level `logging` functions, which would
+    # install a stderr handler on a handler-less root logger for the rest of the process.
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # as in an application that configured no logging (not pytest)
+    brain = ScriptedBrain()
+    with running_server(brain) as url:
+        result = await arun("crewai", "routing", brain=brain, base_url=url)
+    assert result.status == "completed", result.error
+    assert root.handlers == []
