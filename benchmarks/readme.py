@@ -70,8 +70,12 @@ def _summary(doc: dict[str, Any]) -> str:
     worst = max((r["fault_rate"] for r in resilience), default=None)
 
     def per_step(f: str) -> str:
-        ratios = [r["ratio_to_floor"] for r in overhead if r["candidate"] == f]
-        return f"{fmt(statistics.median(ratios))}{TIMES}" if ratios else DASH
+        rows = [r for r in overhead if r["candidate"] == f]
+        if not rows:
+            return DASH
+        micros = statistics.median(r["per_step_median_us"] for r in rows)
+        ratio = statistics.median(r["ratio_to_floor"] for r in rows)
+        return f"{fmt(micros)} ({fmt(ratio)}{TIMES})"
 
     def efficiency(f: str, scenario: str) -> str:
         row = _find(parallel, candidate=f, scenario=scenario)
@@ -85,20 +89,25 @@ def _summary(doc: dict[str, Any]) -> str:
         rates = [r["completion_rate"] for r in resilience if r["candidate"] == f and r["fault_rate"] == worst]
         return f"{fmt(100 * statistics.mean(rates))} %" if rates else DASH
 
-    def imported(f: str) -> str:
+    def cold(f: str) -> str:
         row = _find(footprint, candidate=f)
-        return fmt(row["framework_import_ms"]) if row else DASH
+        return fmt(row["base_import_ms"] + row["framework_import_ms"] + row["first_flow_ms"]) if row else DASH
+
+    def memory(f: str) -> str:
+        row = _find(footprint, candidate=f)
+        return fmt(row["peak_rss_mb"]) if row else DASH
 
     scatter = _find(parallel, scenario="scatter_gather") or {}
     mapped = _find(parallel, scenario="map_reduce") or {}
     headers = [
         "framework",
-        f"overhead per agent step (median over patterns, {TIMES} asyncio floor)",
+        f"per agent step, µs ({TIMES} asyncio floor), median over patterns",
         f"scatter-gather {scatter.get('branches', '?')} {TIMES} {fmt(scatter.get('latency_ms'))} ms (wall / ideal)",
         f"map-reduce {mapped.get('branches', '?')} items at {mapped.get('concurrency', '?')} (wall / ideal)",
         f"pipeline flows/s at {top} concurrent",
         f"flows completed at {fmt(100 * worst) if worst is not None else '?'} % transient faults",
-        "framework import ms",
+        "cold start ms (imports + first flow)",
+        "peak RSS MB",
     ]
     rows = [
         [
@@ -108,7 +117,8 @@ def _summary(doc: dict[str, Any]) -> str:
             efficiency(f, "map_reduce"),
             flows(f),
             completed(f),
-            imported(f),
+            cold(f),
+            memory(f),
         ]
         for f in frameworks
     ]

@@ -481,9 +481,10 @@ def render_markdown(doc: dict[str, Any], charts: dict[str, str]) -> str:
         "",
         f"Patterns: {', '.join(run['patterns'])}. Candidates: {_label(run['floor'])}, "
         f"{', '.join(_label(f) for f in run['frameworks'])}. Seed {fmt(doc['profile']['seed'])}; warm-up rounds "
-        f"{fmt(doc['profile']['warmup'])}, timed rounds up to {fmt(doc['profile']['repeats'])} (at least "
-        f"{fmt(doc['profile']['min_repeats'])}, fewer once a candidate has spent its time budget of "
-        f"{fmt(doc['profile']['budget_s'])} s runs out; the runs column says how many).",
+        f"{fmt(doc['profile']['warmup'])}, timed rounds up to {fmt(doc['profile']['repeats'])}; a candidate "
+        f"stops earlier once it has spent its time budget of {fmt(doc['profile']['budget_s'])} s with at least "
+        f"{fmt(doc['profile']['min_repeats'])} timed runs, and one whose single run outlasts the budget is warmed "
+        "up once and stops after three budgets with at least one timed run. The runs column says how many.",
         "",
         *(
             [
