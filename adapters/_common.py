@@ -19,6 +19,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from patterns.agents import parse_reply
+from patterns.errors import UsageError
 from patterns.model.accounting import AgentUsage
 from patterns.model.brain import Reply, ScriptedBrain
 from patterns.result import RunResult, StepRecord
@@ -32,6 +33,7 @@ __all__ = [
     "FlowRun",
     "FlowState",
     "StepRecorder",
+    "check_options",
     "disable_telemetry",
     "initial_state",
     "parse",
@@ -105,6 +107,13 @@ class StepRecorder:
             raise
         end = time.perf_counter() - self.started
         self.steps.append(StepRecord(agent=agent, start=round(start, 6), end=round(end, 6), status="ok"))
+
+
+def check_options(framework: str, options: Mapping[str, Any], accepted: frozenset[str]) -> None:
+    """Refuse options the adapter would otherwise ignore: a typo must not pass as a default."""
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise UsageError(f"the {framework} adapter does not take {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}")
 
 
 def scripted_reply(

@@ -38,6 +38,8 @@ from patterns.result import RunResult
 from patterns.runner import PATTERNS, arun
 from patterns.samples import reviews
 
+from ._samples import SPLIT_VOTE
+
 SEED = 0
 LATENCY = 0.08  # long enough that the poller sees the run mid-flow, short enough to keep the file fast
 POLL = 0.01
@@ -49,19 +51,6 @@ CRASH_INPUTS: dict[str, Any] = {
     "map_reduce": {"items": reviews(200), "batch_size": 10, "max_concurrency": 4},
     "refinement": None,
     "debate": None,
-}
-
-SPLIT_VOTE = {
-    "question": "Which queue should the billing service use?",
-    "options": ["kafka", "rabbitmq"],
-    "evidence": [
-        {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-        {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
-    ],
-    "debaters": 2,
-    "rounds": 1,
-    "voting": "majority",
-    "arbitration": "human",
 }
 
 # The CLI has no flag for the call log, so the child is this script: the same

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 import adapters
+from benchmarks.profiles import PROFILES
 from benchmarks.readme import README, RESULTS, update
 from benchmarks.suite import Suite
-from benchmarks.profiles import PROFILES
 from patterns.model.brain import ScriptedBrain
 from patterns.model.server import running_server
 

@@ -64,11 +64,10 @@ from typing import Any
 from autogen_agentchat.base import Team
 from autogen_agentchat.messages import BaseChatMessage, HandoffMessage, TextMessage
 
-from adapters._common import FlowRun
+from adapters._common import FlowRun, check_options
 from adapters.autogen._client import MODEL_INFO, ScriptedChatCompletionClient, model_client, to_openai
 from adapters.autogen._flows import Context, build_team, quiet_agent_errors
 from patterns import prompts
-from patterns.errors import UsageError
 from patterns.model.brain import ScriptedBrain
 
 __all__ = ["MODEL_INFO", "OPTIONS", "ScriptedChatCompletionClient", "load_saved", "model_client", "run_flow", "to_openai"]
@@ -83,9 +82,7 @@ async def run_flow(
     pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
     """Run `pattern` from `state` as an AutoGen team; return the final state (with "result")."""
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise UsageError(f"the AutoGen adapter does not take {', '.join(unknown)}; it takes {', '.join(sorted(OPTIONS))}")
+    check_options("AutoGen", options, OPTIONS)
     client = model_client(flow.brain, base_url)
     ctx = Context(pattern, state, flow, options, client=client)
     team = build_team(ctx)

@@ -109,7 +109,7 @@ from crewai.flow.flow import Flow
 from crewai.flow.persistence import persist
 from crewai.state.checkpoint_config import CheckpointConfig
 
-from adapters._common import FlowRun, quiet_framework_logs
+from adapters._common import FlowRun, check_options, quiet_framework_logs
 from adapters.crewai._checkpoint import FlowCheckpointer, latest_checkpoint, rearmed, saved_flow_state
 from adapters.crewai._flows import RESUMABLE, Context, FlowData, build_flow
 from adapters.crewai._llm import ScriptedLLM, flow_llm
@@ -130,11 +130,7 @@ async def run_flow(
     pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
     """Run `pattern` from `state` as a CrewAI Flow; return the final state (with "result")."""
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise UsageError(
-            f"the CrewAI adapter does not take {', '.join(unknown)}; it takes {', '.join(sorted(OPTIONS))}"
-        )
+    check_options("CrewAI", options, OPTIONS)
     state_path = options.get("state_path")
     restore_from = _restore_point(pattern, state_path) if options.get("resume") else None
     if restore_from is not None:

@@ -116,10 +116,16 @@ class ScriptedLLM(BaseLLM):
             text = self._invoke_after_llm_call_hooks(messages, text, from_agent)
         return text
 
-    def _failed(self, error: Exception, from_task: Task | None, from_agent: BaseAgent | None) -> None:
-        self._emit_call_failed_event(
-            error=f"{type(error).__name__}: {error}", from_task=from_task, from_agent=from_agent
-        )
+    def _settle(
+        self, messages: Any, reply: Reply | Exception, from_task: Task | None, from_agent: BaseAgent | None
+    ) -> str:
+        """After the call's delay: the reply's text, or the injected error announced and raised."""
+        if isinstance(reply, Exception):
+            self._emit_call_failed_event(
+                error=f"{type(reply).__name__}: {reply}", from_task=from_task, from_agent=from_agent
+            )
+            raise reply
+        return self._finish(messages, reply, from_task, from_agent)
 
     def call(
         self,
@@ -135,10 +141,7 @@ class ScriptedLLM(BaseLLM):
             chat = self._start(messages, tools, from_task, from_agent)
             delay, reply = scripted_reply(self._brain, chat)
             time.sleep(delay)  # CrewAI runs agent steps in worker threads: a blocking wait, as a real client
-            if isinstance(reply, Exception):
-                self._failed(reply, from_task, from_agent)
-                raise reply
-            return self._finish(messages, reply, from_task, from_agent)
+            return self._settle(messages, reply, from_task, from_agent)
 
     async def acall(
         self,
@@ -154,10 +157,7 @@ class ScriptedLLM(BaseLLM):
             chat = self._start(messages, tools, from_task, from_agent)
             delay, reply = scripted_reply(self._brain, chat)
             await asyncio.sleep(delay)
-            if isinstance(reply, Exception):
-                self._failed(reply, from_task, from_agent)
-                raise reply
-            return self._finish(messages, reply, from_task, from_agent)
+            return self._settle(messages, reply, from_task, from_agent)
 
     def supports_function_calling(self) -> bool:
         # The flows give agents no tools; a tool-less CrewAI agent's whole reply is its final answer.

@@ -119,11 +119,10 @@ from semantic_kernel.agents.orchestration.orchestration_base import Orchestratio
 from semantic_kernel.agents.runtime import InProcessRuntime  # noqa: E402
 from semantic_kernel.contents import ChatHistory  # noqa: E402
 
-from adapters._common import FlowRun, quiet_framework_logs  # noqa: E402
+from adapters._common import FlowRun, check_options, quiet_framework_logs  # noqa: E402
 from adapters.semantic_kernel._agents import Context  # noqa: E402
 from adapters.semantic_kernel._flows import build  # noqa: E402
 from adapters.semantic_kernel._service import ScriptedChatCompletion, chat_service  # noqa: E402
-from patterns.errors import UsageError  # noqa: E402
 
 # SK logs every actor error (and every cancelled handler of a failed run) at ERROR level,
 # its runtime under names outside "semantic_kernel".
@@ -139,11 +138,7 @@ async def run_flow(
     pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
     """Run `pattern` from `state` as an SK orchestration; return the final state (with "result")."""
-    unknown = sorted(set(options) - OPTIONS)
-    if unknown:
-        raise UsageError(
-            f"the Semantic Kernel adapter does not take {', '.join(unknown)}; it takes {', '.join(sorted(OPTIONS))}"
-        )
+    check_options("Semantic Kernel", options, OPTIONS)
     state_path = options.get("state_path")
     async with chat_service(flow.brain, base_url) as service:
         ctx = Context(pattern, state, flow, options, service=service)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,18 +14,7 @@ from patterns.errors import UsageError
 from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
 from patterns.samples import SAMPLES, reviews
 
-SPLIT_VOTE: dict[str, Any] = {
-    "question": "Which queue should the billing service use?",
-    "options": ["kafka", "rabbitmq"],
-    "evidence": [
-        {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-        {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
-    ],
-    "debaters": 2,
-    "rounds": 1,
-    "voting": "majority",
-    "arbitration": "human",
-}
+from .._samples import SPLIT_VOTE
 
 
 async def test_an_injected_fault_fails_the_run_with_the_original_error_and_no_traceback(

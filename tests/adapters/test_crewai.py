@@ -24,6 +24,8 @@ from patterns.model.brain import Plan
 from patterns.model.server import running_server
 from patterns.samples import SAMPLES, reviews
 
+from .._samples import SPLIT_VOTE
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _collect_crewai_garbage() -> Iterator[None]:
@@ -37,18 +39,6 @@ def _collect_crewai_garbage() -> Iterator[None]:
     gc.collect()
 
 
-SPLIT_VOTE: dict[str, Any] = {
-    "question": "Which queue should the billing service use?",
-    "options": ["kafka", "rabbitmq"],
-    "evidence": [
-        {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-        {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
-    ],
-    "debaters": 2,
-    "rounds": 1,
-    "voting": "majority",
-    "arbitration": "human",
-}
 
 BATCHES: dict[str, Any] = {"items": reviews(40), "batch_size": 4, "max_concurrency": 3}  # 10 batches
 

@@ -35,20 +35,10 @@ from patterns.model.server import running_server
 from patterns.result import RunResult
 from patterns.scatter_gather import QuorumNotMet
 
+from .._samples import SPLIT_VOTE
+
 FRAMEWORK = "semantic_kernel"
 
-SPLIT_VOTE = {
-    "question": "Which queue should the billing service use?",
-    "options": ["kafka", "rabbitmq"],
-    "evidence": [
-        {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-        {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
-    ],
-    "debaters": 2,
-    "rounds": 1,
-    "voting": "majority",
-    "arbitration": "human",
-}
 
 
 async def _flow(

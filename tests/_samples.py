@@ -1,0 +1,19 @@
+"""Inputs several test modules share, beyond the patterns' own samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: A debate the evidence cannot decide (one claim each, equal weights): a human must.
+SPLIT_VOTE: dict[str, Any] = {
+    "question": "Which queue should the billing service use?",
+    "options": ["kafka", "rabbitmq"],
+    "evidence": [
+        {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
+        {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
+    ],
+    "debaters": 2,
+    "rounds": 1,
+    "voting": "majority",
+    "arbitration": "human",
+}
