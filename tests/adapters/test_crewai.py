@@ -39,7 +39,6 @@ def _collect_crewai_garbage() -> Iterator[None]:
     gc.collect()
 
 
-
 BATCHES: dict[str, Any] = {"items": reviews(40), "batch_size": 4, "max_concurrency": 3}  # 10 batches
 
 
