@@ -113,7 +113,9 @@ def check_options(framework: str, options: Mapping[str, Any], accepted: frozense
     """Refuse options the adapter would otherwise ignore: a typo must not pass as a default."""
     unknown = sorted(set(options) - accepted)
     if unknown:
-        raise UsageError(f"the {framework} adapter does not take {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}")
+        raise UsageError(
+            f"the {framework} adapter does not take {', '.join(unknown)}; it takes {', '.join(sorted(accepted))}"
+        )
 
 
 def scripted_reply(

@@ -27,6 +27,7 @@ from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement,
 from patterns.agents import DEFAULT_RETRY
 from patterns.errors import is_transient
 from patterns.model.brain import ScriptedBrain
+from patterns.presets import AGENTS
 from patterns.result import RunResult
 from patterns.state import apply_update
 
@@ -51,7 +52,7 @@ class _Agents:
         self, role: str, payload: dict[str, Any], schema: type[T], *, name: str | None = None
     ) -> T:
         agent = name or role
-        system, user = prompts.render(role, payload, name=name)
+        system, user = prompts.render(AGENTS[role], payload, label=name)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         policy = DEFAULT_RETRY
         with self.flow.recorder.step(agent):

@@ -63,7 +63,9 @@ def _bare_graph(shape: Sequence[int], checkpointer: Any) -> Any:
     previous = START
     for name, width in zip(names, shape, strict=True):
         if width > 1:
-            graph.add_conditional_edges(previous, lambda _s, n=name, w=width: [Send(n, {}) for _ in range(w)], [name])
+            graph.add_conditional_edges(
+                previous, lambda _s, n=name, w=width: [Send(n, {}) for _ in range(w)], [name]
+            )
         else:
             graph.add_edge(previous, name)
         previous = name
@@ -89,7 +91,9 @@ async def _measure(pattern: str, repeats: int, warmup: int, checkpointed: bool) 
     context = AgentContext(model=ScriptedChatModel())
 
     executed = 0
-    async for _ in ours.astream(state, _config(pattern, state, checkpointed, -1), context=context, stream_mode="tasks"):
+    async for _ in ours.astream(
+        state, _config(pattern, state, checkpointed, -1), context=context, stream_mode="tasks"
+    ):
         executed += 1
     if executed != 2 * steps:  # one start and one end event per task
         raise RuntimeError(f"{pattern}: ran {executed // 2} tasks, SHAPES says {steps}; update SHAPES")
@@ -107,9 +111,13 @@ async def _measure(pattern: str, repeats: int, warmup: int, checkpointed: bool) 
             bare_times.append((t2 - t1) / steps)
     ours_med, bare_med = statistics.median(ours_times), statistics.median(bare_times)
     return {
-        "pattern": pattern, "steps": steps, "repeats": repeats,
-        "bare_step_us": round(bare_med * 1e6, 1), "pattern_step_us": round(ours_med * 1e6, 1),
-        "overhead_step_us": round((ours_med - bare_med) * 1e6, 1), "ratio": round(ours_med / bare_med, 2),
+        "pattern": pattern,
+        "steps": steps,
+        "repeats": repeats,
+        "bare_step_us": round(bare_med * 1e6, 1),
+        "pattern_step_us": round(ours_med * 1e6, 1),
+        "overhead_step_us": round((ours_med - bare_med) * 1e6, 1),
+        "ratio": round(ours_med / bare_med, 2),
     }
 
 
@@ -131,18 +139,40 @@ def main() -> None:
     args = parser.parse_args()
     results = asyncio.run(_main(args))
 
-    table = Table(title=f"per-step time, medians (checkpointer: {args.checkpointer}, zero-latency scripted model)")
-    for column in ("pattern", "steps", "bare LangGraph µs/step", "pattern µs/step", "overhead µs/step", "ratio"):
+    table = Table(
+        title=f"per-step time, medians (checkpointer: {args.checkpointer}, zero-latency scripted model)"
+    )
+    for column in (
+        "pattern",
+        "steps",
+        "bare LangGraph µs/step",
+        "pattern µs/step",
+        "overhead µs/step",
+        "ratio",
+    ):
         table.add_column(column, justify="left" if column == "pattern" else "right")
     for r in results:
-        table.add_row(r["pattern"], str(r["steps"]), f"{r['bare_step_us']:.0f}", f"{r['pattern_step_us']:.0f}",
-                      f"{r['overhead_step_us']:.0f}", f"{r['ratio']:.2f}x")
+        table.add_row(
+            r["pattern"],
+            str(r["steps"]),
+            f"{r['bare_step_us']:.0f}",
+            f"{r['pattern_step_us']:.0f}",
+            f"{r['overhead_step_us']:.0f}",
+            f"{r['ratio']:.2f}x",
+        )
     Console().print(table)
     if args.json:
-        environment = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+        environment = {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+        }
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"environment": environment, "checkpointer": args.checkpointer, "results": results}, handle,
-                      indent=2)
+            json.dump(
+                {"environment": environment, "checkpointer": args.checkpointer, "results": results},
+                handle,
+                indent=2,
+            )
 
 
 if __name__ == "__main__":

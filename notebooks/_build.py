@@ -201,7 +201,8 @@ PIPELINE = [
     code(
         """
         from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
-        from patterns.pipeline import PipelineInput, build_pipeline
+        from patterns.pipeline import PipelineInput
+        from patterns.presets import invoice_pipeline
         from patterns.samples import SAMPLES
         """
     ),
@@ -215,7 +216,7 @@ PIPELINE = [
         scripted model and a real one.
         """
     ),
-    checkpoint_cell("build_pipeline", "pipeline"),
+    checkpoint_cell("invoice_pipeline", "pipeline"),
     md(
         """
         ## Run it on the scripted model
@@ -369,8 +370,9 @@ SCATTER_GATHER = [
     code(
         """
         from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
+        from patterns.presets import research_scatter_gather
         from patterns.samples import SAMPLES
-        from patterns.scatter_gather import QuorumNotMet, ScatterGatherInput, build_scatter_gather
+        from patterns.scatter_gather import QuorumNotMet, ScatterGatherInput
         """
     ),
     md(
@@ -383,7 +385,7 @@ SCATTER_GATHER = [
         failure and jumps to `aggregate` with `Command(goto=...)`, so it has no drawn edges.
         """
     ),
-    checkpoint_cell("build_scatter_gather", "scatter_gather"),
+    checkpoint_cell("research_scatter_gather", "scatter_gather"),
     md("## Run it on the scripted model"),
     code(
         """
@@ -547,7 +549,8 @@ MAP_REDUCE = [
             arun,
             open_checkpointer,
         )
-        from patterns.map_reduce import MapReduceInput, build_map_reduce
+        from patterns.map_reduce import MapReduceInput
+        from patterns.presets import review_map_reduce
         from patterns.samples import SAMPLES
         """
     ),
@@ -559,7 +562,7 @@ MAP_REDUCE = [
         flow into `reduce`.
         """
     ),
-    checkpoint_cell("build_map_reduce", "map_reduce"),
+    checkpoint_cell("review_map_reduce", "map_reduce"),
     md(
         """
         ## Run it on the scripted model
@@ -625,7 +628,7 @@ MAP_REDUCE = [
         # Python then warns that their coroutines never started. Harmless: they run on resume.
         warnings.filterwarnings("ignore", message="coroutine 'arun_with_retry' was never awaited")
 
-        fragile_graph = build_map_reduce(checkpointer=saver, retry_policy=None)
+        fragile_graph = review_map_reduce(checkpointer=saver, retry_policy=None)
         flaky = ScriptedChatModel(brain=ScriptedBrain(faults=FaultPolicy.transient(0.1)))
         config = new_thread("reviews-crash", max_concurrency=8)
         try:
@@ -725,7 +728,8 @@ REFINEMENT = [
     code(
         """
         from patterns import AgentContext, ScriptedChatModel, arun, open_checkpointer
-        from patterns.refinement import RefinementInput, build_refinement, recursion_limit
+        from patterns.presets import product_refinement
+        from patterns.refinement import RefinementInput, recursion_limit
         from patterns.samples import SAMPLES
         """
     ),
@@ -736,7 +740,7 @@ REFINEMENT = [
         `critique` loops back to `generate` or leaves to `finish` (dotted: a conditional edge).
         """
     ),
-    checkpoint_cell("build_refinement", "refinement"),
+    checkpoint_cell("product_refinement", "refinement"),
     md("## Run it on the scripted model"),
     code(
         """
@@ -884,7 +888,8 @@ DEBATE = [
         from langgraph.types import Command
 
         from patterns import AgentContext, ScriptedChatModel, arun, open_checkpointer
-        from patterns.debate import DebateInput, build_debate, recursion_limit
+        from patterns.debate import DebateInput, recursion_limit
+        from patterns.presets import council_debate
         from patterns.samples import SAMPLES
         """
     ),
@@ -896,7 +901,7 @@ DEBATE = [
         round, then `vote` goes to `finish` on consensus, or to `judge` / `ask_human` first.
         """
     ),
-    checkpoint_cell("build_debate", "debate"),
+    checkpoint_cell("council_debate", "debate"),
     md("## Run it on the scripted model"),
     code(
         """
@@ -1064,12 +1069,13 @@ ROUTING = [
     code(
         """
         from patterns import AgentContext, ScriptedChatModel, arun, open_checkpointer
-        from patterns.routing import Classification, RoutingInput, build_routing, router_update
+        from patterns.presets import support_routing
+        from patterns.routing import Classification, RoutingInput, router_update
         from patterns.samples import SAMPLES
         """
     ),
     md("## The graph"),
-    checkpoint_cell("build_routing", "routing"),
+    checkpoint_cell("support_routing", "routing"),
     md("## Run it on the scripted model"),
     code(
         """
@@ -1181,7 +1187,8 @@ HANDOFF = [
     code(
         """
         from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
-        from patterns.handoff import DeskReply, HandoffInput, build_handoff, desk_update, recursion_limit
+        from patterns.handoff import DeskReply, HandoffInput, desk_update, recursion_limit
+        from patterns.presets import support_handoff
         from patterns.samples import SAMPLES
         """
     ),
@@ -1194,7 +1201,7 @@ HANDOFF = [
         dotted edges.
         """
     ),
-    checkpoint_cell("build_handoff", "handoff"),
+    checkpoint_cell("support_handoff", "handoff"),
     md("## Run it on the scripted model"),
     code(
         """

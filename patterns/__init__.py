@@ -15,7 +15,7 @@ print(result.output)
 ```
 """
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, call_agent
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, call_agent
 from patterns.checkpoint import DEFAULT_CHECKPOINT_URL, open_checkpointer
 from patterns.debate import build_debate
 from patterns.errors import OrchError, UsageError
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_CHECKPOINT_URL",
     "DEFAULT_RETRY",
     "PATTERNS",
+    "Agent",
     "AgentContext",
     "FaultPolicy",
     "LatencyPolicy",

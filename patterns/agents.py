@@ -1,8 +1,11 @@
-"""One agent call: render the prompt, ask the model, parse and validate the reply.
+"""An agent is a value; one agent call renders its prompt, asks a model, validates the reply.
 
-Patterns never talk to a model any other way, so every agent in every flow gets
-the same prompt format, the same JSON parsing and the same error on a reply it
-cannot use (`MalformedOutput`, which the node retry policy treats as transient).
+`Agent(name, instructions, output=Model)` is declared next to its output model,
+as the OpenAI Agents SDK and pydantic-ai do; builders take agents, never role
+strings. Patterns never talk to a model any other way than `call_agent`, so every
+agent in every flow gets the same prompt format, the same JSON parsing and the
+same error on a reply it cannot use (`MalformedOutput`, which the node retry
+policy treats as transient).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, Generic, TypeAlias, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -21,48 +24,121 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ValidationError
 
 from patterns import prompts
-from patterns.errors import MalformedOutput, is_transient
+from patterns.errors import MalformedOutput, UsageError, is_transient
 from patterns.resilient import AgentPolicies, protected_call
 
-__all__ = ["DEFAULT_RETRY", "AgentContext", "AgentPolicies", "PatternGraph", "call_agent", "parse_reply"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "Agent",
+    "AgentContext",
+    "AgentPolicies",
+    "PatternGraph",
+    "call_agent",
+    "parse_reply",
+]
 
 T = TypeVar("T", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
 
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
-async def call_agent(
-    model: BaseChatModel | AgentContext,
-    role: str,
-    payload: dict[str, Any],
-    schema: type[T],
-    *,
-    name: str | None = None,
-    policies: AgentPolicies | None = None,
-) -> T:
-    """Ask agent `name` (default: the role) with `payload`; return its validated reply.
+@dataclass(frozen=True, slots=True)
+class Agent(Generic[OutputT]):
+    """An agent: who it is, what it is told, what it must answer, and optionally its own model.
 
-    The call runs under `policies` (see `patterns.resilient`): the ones given, or
-    those of `model` when it is an `AgentContext`, or, inside a graph run, those of
-    the run's `AgentContext` when its model is `model`. Without any, it is one
-    plain model call.
+    Args:
+        name: Identifies the agent on the wire, in step records, usage and policies
+            (letters, digits, `_` and `-`). The scripted model picks its responder by it.
+        instructions: The agent's system instructions. Name the reply's keys: a real
+            model follows them, the scripted model ignores the prose.
+        output: The pydantic model every reply is validated against; a reply that does
+            not match is `MalformedOutput`, retried like any transient failure.
+        model: A chat model for this agent only; None uses the run's model.
+        description: What the agent is for, for people and for routers that pick agents.
+
+    Example:
+        ```python
+        class Answer(BaseModel):
+            answer: str
+            confidence: float
+
+        expert = Agent("expert", "Answer the question. Keys: answer, confidence.", output=Answer)
+        reply = await call_agent(context, expert, {"question": "Why is the sky blue?"})
+        ```
     """
-    if isinstance(model, AgentContext):
-        policies = policies or model.policies
-        model = model.model
-    else:
-        policies = policies or _run_policies(model)
-    chat_model = model
-    agent = name or role
-    system, user = prompts.render(role, payload, name=name)
 
-    async def attempt() -> T:
+    name: str
+    instructions: str
+    output: type[OutputT]
+    model: BaseChatModel | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not prompts.AGENT_NAME.fullmatch(self.name):
+            raise UsageError(
+                f"agent name {self.name!r} is not a name: use letters, digits, '_' and '-' (e.g. 'reviewer')"
+            )
+        if not isinstance(self.instructions, str) or not self.instructions.strip():
+            raise UsageError(f"agent {self.name!r} needs instructions: a non-empty string")
+        if not (isinstance(self.output, type) and issubclass(self.output, BaseModel)):
+            raise UsageError(
+                f"agent {self.name!r}: output must be a pydantic model class (output=MyReply), not {self.output!r}"
+            )
+        if self.model is not None and not isinstance(self.model, BaseChatModel):
+            raise UsageError(
+                f"agent {self.name!r}: model must be a LangChain chat model (e.g. resolve_model(...)), "
+                f"not {type(self.model).__name__}"
+            )
+
+
+async def call_agent(
+    context: AgentContext | BaseChatModel,
+    agent: Agent[OutputT],
+    payload: dict[str, Any],
+    *,
+    label: str | None = None,
+    policies: AgentPolicies | None = None,
+) -> OutputT:
+    """Ask `agent` with `payload`; return its reply validated against `agent.output`.
+
+    Args:
+        context: The run's `AgentContext` (a node's `runtime.context`), or a chat model.
+        agent: The `Agent` to ask. Its own `model`, when set, is used instead of the run's.
+        payload: The agent's input; sent as canonical JSON, so equal inputs are equal prompts.
+        label: Names one instance of an agent that runs many times in a flow (a
+            source, a debater, a desk); it is shown in the prompt and counted in usage.
+        policies: Protections for this call (see `patterns.resilient`); default: the
+            context's, or inside a graph run those of the run's `AgentContext`.
+
+    Example:
+        ```python
+        async def review(state: State, runtime: Runtime[AgentContext]) -> State:
+            verdict = await call_agent(runtime.context, reviewer, {"draft": state["draft"]})
+            return {"verdict": verdict.model_dump()}
+        ```
+    """
+    if not isinstance(agent, Agent):
+        raise UsageError(
+            f"call_agent needs an Agent(name, instructions, output=Model), not {type(agent).__name__}"
+        )
+    if isinstance(context, AgentContext):
+        policies = policies or context.policies
+        run_model = context.model
+    else:
+        policies = policies or _run_policies(context)
+        run_model = context
+    chat_model = agent.model or run_model
+    who = label or agent.name
+    system, user = prompts.render(agent, payload, label=label)
+
+    async def attempt() -> OutputT:
         message = await chat_model.ainvoke([SystemMessage(system), HumanMessage(user)])
-        return parse_reply(message, schema, agent=agent)
+        return parse_reply(message, agent.output, agent=who)
 
     if policies is None:
         return await attempt()
-    return await protected_call(policies, agent, role, payload, attempt)
+    return await protected_call(policies, who, agent.name, payload, attempt)
 
 
 def _run_policies(model: BaseChatModel) -> AgentPolicies | None:

@@ -20,10 +20,10 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy, Send, interrupt
 from pydantic import BaseModel, Field, model_validator
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.consensus import Ballot, VoteResult, VotingMethod, tally
 
-__all__ = ["DebateInput", "DebateOutput", "build_debate", "recursion_limit"]
+__all__ = ["DebateInput", "DebateOutput", "Position", "Ruling", "build_debate", "recursion_limit"]
 
 Arbitration = Literal["judge", "human", "plurality"]
 
@@ -169,12 +169,6 @@ def judge_update(state: DebateState, reply: Ruling) -> DebateState:
 # -- nodes -------------------------------------------------------------------
 
 
-async def argue(state: ArgueTask, runtime: Runtime[AgentContext]) -> DebateState:
-    name = debater_name(state["debater"])
-    reply = await call_agent(runtime.context.model, "debater", debater_payload(state), Position, name=name)
-    return debater_update(state, reply)
-
-
 def close_round(state: DebateState) -> DebateState:
     return {"round": state.get("round", 0) + 1}
 
@@ -194,11 +188,6 @@ def vote(state: DebateState) -> DebateState:
         options=spec["options"],
     )
     return {"vote": result.model_dump()}
-
-
-async def judge(state: DebateState, runtime: Runtime[AgentContext]) -> DebateState:
-    reply = await call_agent(runtime.context.model, "judge", judge_payload(state), Ruling)
-    return judge_update(state, reply)
 
 
 def ask_human(state: DebateState) -> DebateState:
@@ -270,14 +259,39 @@ def arbitrate(state: DebateState) -> Literal["finish", "judge", "ask_human"]:
 
 
 def build_debate(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+    *,
+    debater: Agent[Position],
+    judge: Agent[Ruling],
+    checkpointer: Any = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """(argue x N -> close_round) x R -> vote -> (finish | judge | ask_human) -> finish."""
+    """(argue x N -> close_round) x R -> vote -> (finish | judge | ask_human) -> finish.
+
+    Args:
+        debater: Asked once per debater and round, labelled `debater_1` ... `debater_N`.
+        judge: Decides when the vote has no consensus and `arbitration` is "judge".
+        checkpointer: A LangGraph checkpointer; needed for human arbitration (`interrupt`).
+        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+
+    Example:
+        ```python
+        graph = build_debate(debater=my_debater, judge=my_judge, checkpointer=InMemorySaver())
+        ```
+    """
+
+    async def argue(state: ArgueTask, runtime: Runtime[AgentContext]) -> DebateState:
+        label = debater_name(state["debater"])
+        reply = await call_agent(runtime.context, debater, debater_payload(state), label=label)
+        return debater_update(state, reply)
+
+    async def arbitrate_by_judge(state: DebateState, runtime: Runtime[AgentContext]) -> DebateState:
+        return judge_update(state, await call_agent(runtime.context, judge, judge_payload(state)))
+
     graph = StateGraph(DebateState, context_schema=AgentContext)
     graph.add_node("argue", argue, input_schema=ArgueTask, retry_policy=retry_policy)
     graph.add_node("close_round", close_round)
     graph.add_node("vote", vote)
-    graph.add_node("judge", judge, retry_policy=retry_policy)
+    graph.add_node("judge", arbitrate_by_judge, retry_policy=retry_policy)
     graph.add_node("ask_human", ask_human)
     graph.add_node("finish", finish)
     graph.add_conditional_edges(START, next_round, ["argue", "vote"])

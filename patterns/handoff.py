@@ -18,10 +18,11 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy
 from pydantic import BaseModel, Field
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 
 __all__ = [
     "DESKS",
+    "DeskReply",
     "TRANSFER_PREFIX",
     "HandoffInput",
     "HandoffOutput",
@@ -52,7 +53,9 @@ TRANSFER_PREFIX = "transfer_to_"
 def reply_from_transfer(tool_name: str, arguments: Mapping[str, Any]) -> DeskReply:
     """A desk's `transfer_to_X(reason=...)` function call, as the handoff reply it stands for."""
     return DeskReply(
-        action="handoff", to=tool_name.removeprefix(TRANSFER_PREFIX), reason=str(arguments.get("reason") or "")
+        action="handoff",
+        to=tool_name.removeprefix(TRANSFER_PREFIX),
+        reason=str(arguments.get("reason") or ""),
     )
 
 
@@ -116,11 +119,9 @@ def desk_update(desk: str, state: HandoffState, reply: DeskReply) -> tuple[str, 
 # -- nodes -------------------------------------------------------------------
 
 
-def _desk(name: str) -> Any:
+def _desk(name: str, agent: Agent[DeskReply]) -> Any:
     async def desk(state: HandoffState, runtime: Runtime[AgentContext]) -> Command[str]:
-        reply = await call_agent(
-            runtime.context.model, "support", desk_payload(name, state), DeskReply, name=name
-        )
+        reply = await call_agent(runtime.context, agent, desk_payload(name, state), label=name)
         goto, update = desk_update(name, state, reply)
         return Command(goto=goto, update=update)
 
@@ -132,12 +133,27 @@ def _desk(name: str) -> Any:
 
 
 def build_handoff(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+    *,
+    desk: Agent[DeskReply],
+    checkpointer: Any = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """triage -> any desk -> ... (each desk answers or hands off via `Command`)."""
-    graph = StateGraph(HandoffState, context_schema=AgentContext)
+    """triage -> any desk -> ... (each desk answers or hands off via `Command`).
+
+    Args:
+        desk: The agent behind every desk, labelled with the desk's name: it answers
+            within the desk's speciality or hands off with a reason.
+        checkpointer: A LangGraph checkpointer; each handoff is saved with its context.
+        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+
+    Example:
+        ```python
+        graph = build_handoff(desk=my_desk_agent)
+        ```
+    """
+    graph = StateGraph(HandoffState, context_schema=AgentContext, input_schema=HandoffInput)
     for name in DESKS:
         others = tuple(d for d in DESKS if d not in (name, "triage"))
-        graph.add_node(name, _desk(name), retry_policy=retry_policy, destinations=(*others, END))
+        graph.add_node(name, _desk(name, desk), retry_policy=retry_policy, destinations=(*others, END))
     graph.add_edge(START, "triage")
     return graph.compile(checkpointer=checkpointer, name="handoff")

@@ -8,12 +8,14 @@ the same client talks to any OpenAI-compatible server: Ollama, vLLM, or our own
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from langchain_core.language_models import BaseChatModel
 
 from patterns.errors import UsageError
 from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
+from patterns.model.brain import Responder
 
 __all__ = ["resolve_model", "MODEL_ENV", "BASE_URL_ENV"]
 
@@ -30,13 +32,21 @@ def resolve_model(
     latency: LatencyPolicy | None = None,
     faults: FaultPolicy | None = None,
     log_path: Path | None = None,
+    responders: Mapping[str, Responder] | None = None,
 ) -> BaseChatModel:
-    """The chat model named by `spec` (default: $ORCH_MODEL, else the scripted model)."""
+    """The chat model named by `spec` (default: $ORCH_MODEL, else the scripted model).
+
+    `responders` are the scripted model's answers per agent name (default: the presets').
+    """
     spec = spec or os.environ.get(MODEL_ENV) or "scripted"
     base_url = base_url or os.environ.get(BASE_URL_ENV)
     if spec == "scripted":
         brain = ScriptedBrain(
-            seed=seed, latency=latency or LatencyPolicy(), faults=faults or FaultPolicy(), log_path=log_path
+            responders=responders,
+            seed=seed,
+            latency=latency or LatencyPolicy(),
+            faults=faults or FaultPolicy(),
+            log_path=log_path,
         )
         return ScriptedChatModel(brain=brain)
     provider, sep, name = spec.partition(":")

@@ -18,10 +18,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy, Send
 from pydantic import BaseModel, Field, field_validator
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
-from patterns.model.responders import combine_partials
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 
-__all__ = ["MapReduceInput", "MapReduceOutput", "build_map_reduce"]
+__all__ = ["BINS", "MapReduceInput", "MapReduceOutput", "MapReply", "build_map_reduce", "combine_partials"]
+
+#: The sentiment histogram's bins, most negative first.
+BINS = ("very_negative", "negative", "neutral", "positive", "very_positive")
 
 
 class Item(BaseModel):
@@ -76,6 +78,41 @@ class BatchTask(TypedDict):
     max_concurrency: int
 
 
+def combine_partials(partials: list[dict[str, Any]]) -> dict[str, Any]:
+    """The associative, commutative reduce: any grouping gives the same aggregate."""
+    count = 0
+    score_sum = 0.0
+    histogram = dict.fromkeys(BINS, 0)
+    best: list[Any] | None = None
+    worst: list[Any] | None = None
+    for partial in partials:
+        count += int(partial["count"])
+        score_sum += float(partial["score_sum"])
+        for label, n in partial["histogram"].items():
+            histogram[label] = histogram.get(label, 0) + int(n)
+        # Ties break on the id so the extremes do not depend on arrival order.
+        if partial.get("most_positive") and (best is None or _beats(partial["most_positive"], best, +1)):
+            best = list(partial["most_positive"])
+        if partial.get("most_negative") and (worst is None or _beats(partial["most_negative"], worst, -1)):
+            worst = list(partial["most_negative"])
+    score_sum = round(score_sum, 6)
+    return {
+        "count": count,
+        "score_sum": score_sum,
+        "mean_sentiment": round(score_sum / count, 4) if count else 0.0,
+        "histogram": histogram,
+        "most_positive": best,
+        "most_negative": worst,
+    }
+
+
+def _beats(candidate: list[Any], incumbent: list[Any], sign: int) -> bool:
+    (c_id, c_score), (i_id, i_score) = candidate, incumbent
+    if c_score != i_score:
+        return bool(sign * (c_score - i_score) > 0)
+    return str(c_id) < str(i_id)
+
+
 # -- agent turns (payloads and updates, shared with the adapters) -----------
 
 
@@ -120,20 +157,6 @@ def reducer_update(state: MapReduceState, reply: MapReduceOutput) -> MapReduceSt
 # -- nodes -------------------------------------------------------------------
 
 
-async def map_batch(state: BatchTask, runtime: Runtime[AgentContext]) -> MapReduceState:
-    # Not LangGraph's `max_concurrency`: it gates checkpoint writes behind the same
-    # semaphore as queued branches, so no finished batch would be saved until the
-    # last wave started, and a crash would redo them all.
-    async with runtime.context.slots("map_batch", state["max_concurrency"]):
-        reply = await call_agent(runtime.context.model, "mapper", mapper_payload(state), MapReply)
-    return mapper_update(state, reply)
-
-
-async def reduce(state: MapReduceState, runtime: Runtime[AgentContext]) -> MapReduceState:
-    reply = await call_agent(runtime.context.model, "reducer", reducer_payload(state), MapReduceOutput)
-    return reducer_update(state, reply)
-
-
 # -- edges -------------------------------------------------------------------
 
 
@@ -145,9 +168,37 @@ def fan_out(state: MapReduceState) -> list[Send]:
 
 
 def build_map_reduce(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+    *,
+    mapper: Agent[MapReply],
+    reducer: Agent[MapReduceOutput],
+    checkpointer: Any = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """START -> map_batch x ceil(N / batch_size) (max_concurrency at a time) -> reduce."""
+    """START -> map_batch x ceil(N / batch_size) (max_concurrency at a time) -> reduce.
+
+    Args:
+        mapper: Scores one batch of items per call.
+        reducer: Combines the partial aggregates the batches folded into.
+        checkpointer: A LangGraph checkpointer; each batch is saved as it finishes.
+        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+
+    Example:
+        ```python
+        graph = build_map_reduce(mapper=my_mapper, reducer=my_reducer)
+        ```
+    """
+
+    async def map_batch(state: BatchTask, runtime: Runtime[AgentContext]) -> MapReduceState:
+        # Not LangGraph's `max_concurrency`: it gates checkpoint writes behind the same
+        # semaphore as queued branches, so no finished batch would be saved until the
+        # last wave started, and a crash would redo them all.
+        async with runtime.context.slots("map_batch", state["max_concurrency"]):
+            reply = await call_agent(runtime.context, mapper, mapper_payload(state))
+        return mapper_update(state, reply)
+
+    async def reduce(state: MapReduceState, runtime: Runtime[AgentContext]) -> MapReduceState:
+        return reducer_update(state, await call_agent(runtime.context, reducer, reducer_payload(state)))
+
     graph = StateGraph(MapReduceState, context_schema=AgentContext)
     graph.add_node("map_batch", map_batch, input_schema=BatchTask, retry_policy=retry_policy)
     graph.add_node("reduce", reduce, retry_policy=retry_policy)

@@ -15,9 +15,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 
-__all__ = ["PipelineInput", "PipelineOutput", "build_pipeline"]
+__all__ = ["Extracted", "PipelineInput", "PipelineOutput", "Record", "Validation", "build_pipeline"]
 
 
 class PipelineInput(BaseModel):
@@ -94,21 +94,6 @@ def transformer_update(state: PipelineState, reply: Record) -> PipelineState:
 # -- nodes -------------------------------------------------------------------
 
 
-async def extract(state: PipelineState, runtime: Runtime[AgentContext]) -> PipelineState:
-    reply = await call_agent(runtime.context.model, "extractor", extractor_payload(state), Extracted)
-    return extractor_update(state, reply)
-
-
-async def validate(state: PipelineState, runtime: Runtime[AgentContext]) -> PipelineState:
-    reply = await call_agent(runtime.context.model, "validator", record_payload(state), Validation)
-    return validator_update(state, reply)
-
-
-async def transform(state: PipelineState, runtime: Runtime[AgentContext]) -> PipelineState:
-    reply = await call_agent(runtime.context.model, "transformer", record_payload(state), Record)
-    return transformer_update(state, reply)
-
-
 def reject(state: PipelineState) -> PipelineState:
     reasons = state["validation"]["reasons"]
     return {
@@ -127,10 +112,41 @@ def gate(state: PipelineState) -> Literal["transform", "reject"]:
 
 
 def build_pipeline(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+    *,
+    extractor: Agent[Extracted],
+    validator: Agent[Validation],
+    transformer: Agent[Record],
+    checkpointer: Any = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """extract -> validate -> (transform | reject)."""
-    graph = StateGraph(PipelineState, context_schema=AgentContext)
+    """extract -> validate -> (transform | reject): three agents, the validator as the gate.
+
+    Args:
+        extractor: Reads the document into an `Extracted` record.
+        validator: Checks the record; `valid=False` stops the run with its `reasons`.
+        transformer: Normalises a valid record into the final `Record`.
+        checkpointer: A LangGraph checkpointer; each stage is saved as it finishes.
+        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+
+    Example:
+        ```python
+        graph = build_pipeline(extractor=my_extractor, validator=my_validator, transformer=my_transformer)
+        state = await graph.ainvoke({"document": text}, context=AgentContext(model=resolve_model()))
+        ```
+    """
+
+    async def extract(state: PipelineState, runtime: Runtime[AgentContext]) -> PipelineState:
+        return extractor_update(state, await call_agent(runtime.context, extractor, extractor_payload(state)))
+
+    async def validate(state: PipelineState, runtime: Runtime[AgentContext]) -> PipelineState:
+        return validator_update(state, await call_agent(runtime.context, validator, record_payload(state)))
+
+    async def transform(state: PipelineState, runtime: Runtime[AgentContext]) -> PipelineState:
+        return transformer_update(
+            state, await call_agent(runtime.context, transformer, record_payload(state))
+        )
+
+    graph = StateGraph(PipelineState, context_schema=AgentContext, input_schema=PipelineInput)
     graph.add_node("extract", extract, retry_policy=retry_policy)
     graph.add_node("validate", validate, retry_policy=retry_policy)
     graph.add_node("transform", transform, retry_policy=retry_policy)

@@ -17,9 +17,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 
-__all__ = ["RefinementInput", "RefinementOutput", "build_refinement", "recursion_limit"]
+__all__ = ["Critique", "Draft", "RefinementInput", "RefinementOutput", "build_refinement", "recursion_limit"]
 
 StopReason = Literal["threshold", "converged", "max_iterations"]
 
@@ -114,16 +114,6 @@ def critic_update(state: RefinementState, reply: Critique) -> RefinementState:
 # -- nodes -------------------------------------------------------------------
 
 
-async def generate(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
-    reply = await call_agent(runtime.context.model, "generator", generator_payload(state), Draft)
-    return generator_update(state, reply)
-
-
-async def critique(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
-    reply = await call_agent(runtime.context.model, "critic", critic_payload(state), Critique)
-    return critic_update(state, reply)
-
-
 def finish(state: RefinementState) -> RefinementState:
     history = [Iteration(**h) for h in state["history"]]
     scores = [h.score for h in history]
@@ -163,9 +153,32 @@ def should_continue(state: RefinementState) -> Literal["generate", "finish"]:
 
 
 def build_refinement(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+    *,
+    generator: Agent[Draft],
+    critic: Agent[Critique],
+    checkpointer: Any = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """generate -> critique -> (generate | finish); run with `recursion_limit(max_iterations)`."""
+    """generate -> critique -> (generate | finish); run with `recursion_limit(max_iterations)`.
+
+    Args:
+        generator: Writes the first draft, then revises it from the critic's feedback.
+        critic: Scores each draft from 0 to 1 and says what is missing.
+        checkpointer: A LangGraph checkpointer; each draft and critique is saved.
+        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+
+    Example:
+        ```python
+        graph = build_refinement(generator=my_writer, critic=my_editor)
+        ```
+    """
+
+    async def generate(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
+        return generator_update(state, await call_agent(runtime.context, generator, generator_payload(state)))
+
+    async def critique(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
+        return critic_update(state, await call_agent(runtime.context, critic, critic_payload(state)))
+
     graph = StateGraph(RefinementState, context_schema=AgentContext)
     graph.add_node("generate", generate, retry_policy=retry_policy)
     graph.add_node("critique", critique, retry_policy=retry_policy)

@@ -14,9 +14,9 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 
-__all__ = ["SPECIALISTS", "RoutingInput", "RoutingOutput", "build_routing"]
+__all__ = ["SPECIALISTS", "Answer", "Classification", "RoutingInput", "RoutingOutput", "build_routing"]
 
 Route = Literal["billing", "technical", "general"]
 SPECIALISTS: tuple[Route, ...] = get_args(Route)
@@ -75,15 +75,10 @@ def specialist_update(speciality: Route, state: RoutingState, reply: Answer) -> 
 # -- nodes -------------------------------------------------------------------
 
 
-async def classify(state: RoutingState, runtime: Runtime[AgentContext]) -> RoutingState:
-    reply = await call_agent(runtime.context.model, "router", router_payload(state), Classification)
-    return router_update(state, reply)
-
-
-def _specialist(speciality: Route) -> Any:
+def _specialist(speciality: Route, agent: Agent[Answer]) -> Any:
     async def answer(state: RoutingState, runtime: Runtime[AgentContext]) -> RoutingState:
         payload = specialist_payload(speciality, state)
-        reply = await call_agent(runtime.context.model, "specialist", payload, Answer, name=speciality)
+        reply = await call_agent(runtime.context, agent, payload, label=speciality)
         return specialist_update(speciality, state, reply)
 
     answer.__name__ = speciality
@@ -101,13 +96,33 @@ def pick_specialist(state: RoutingState) -> str:
 
 
 def build_routing(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+    *,
+    router: Agent[Classification],
+    specialist: Agent[Answer],
+    checkpointer: Any = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """classify -> (billing | technical | general)."""
-    graph = StateGraph(RoutingState, context_schema=AgentContext)
+    """classify -> (billing | technical | general).
+
+    Args:
+        router: Classifies the message into a route; an unknown route goes to general.
+        specialist: Answers within a speciality, labelled with the route's name.
+        checkpointer: A LangGraph checkpointer.
+        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+
+    Example:
+        ```python
+        graph = build_routing(router=my_router, specialist=my_specialist)
+        ```
+    """
+
+    async def classify(state: RoutingState, runtime: Runtime[AgentContext]) -> RoutingState:
+        return router_update(state, await call_agent(runtime.context, router, router_payload(state)))
+
+    graph = StateGraph(RoutingState, context_schema=AgentContext, input_schema=RoutingInput)
     graph.add_node("classify", classify, retry_policy=retry_policy)
     for speciality in get_args(Route):
-        graph.add_node(speciality, _specialist(speciality), retry_policy=retry_policy)
+        graph.add_node(speciality, _specialist(speciality, specialist), retry_policy=retry_policy)
         graph.add_edge(speciality, END)
     graph.add_edge(START, "classify")
     graph.add_conditional_edges("classify", pick_specialist, list(SPECIALISTS))

@@ -23,7 +23,17 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Interrupt
 from pydantic import BaseModel, ValidationError
 
-from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement, routing, scatter_gather
+from patterns import (
+    debate,
+    handoff,
+    map_reduce,
+    pipeline,
+    presets,
+    prompts,
+    refinement,
+    routing,
+    scatter_gather,
+)
 from patterns.agents import AgentContext, PatternGraph
 from patterns.checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
 from patterns.errors import UsageError
@@ -80,7 +90,7 @@ PATTERNS: dict[str, PatternSpec] = {
             pipeline.PipelineInput,
             pipeline.PipelineOutput,
             pipeline.PipelineState,
-            pipeline.build_pipeline,
+            presets.invoice_pipeline,
             _fields,
             lambda _s: 10,
         ),
@@ -90,7 +100,7 @@ PATTERNS: dict[str, PatternSpec] = {
             scatter_gather.ScatterGatherInput,
             scatter_gather.ScatterGatherOutput,
             scatter_gather.ScatterGatherState,
-            scatter_gather.build_scatter_gather,
+            presets.research_scatter_gather,
             _fields,
             lambda _s: 10,
         ),
@@ -100,7 +110,7 @@ PATTERNS: dict[str, PatternSpec] = {
             map_reduce.MapReduceInput,
             map_reduce.MapReduceOutput,
             map_reduce.MapReduceState,
-            map_reduce.build_map_reduce,
+            presets.review_map_reduce,
             _fields,
             lambda _s: 10,
         ),
@@ -110,7 +120,7 @@ PATTERNS: dict[str, PatternSpec] = {
             refinement.RefinementInput,
             refinement.RefinementOutput,
             refinement.RefinementState,
-            refinement.build_refinement,
+            presets.product_refinement,
             _as_task,
             lambda s: refinement.recursion_limit(int(s["task"]["max_iterations"])),
         ),
@@ -120,7 +130,7 @@ PATTERNS: dict[str, PatternSpec] = {
             debate.DebateInput,
             debate.DebateOutput,
             debate.DebateState,
-            debate.build_debate,
+            presets.council_debate,
             _as_task,
             lambda s: debate.recursion_limit(int(s["task"]["rounds"])),
         ),
@@ -130,7 +140,7 @@ PATTERNS: dict[str, PatternSpec] = {
             routing.RoutingInput,
             routing.RoutingOutput,
             routing.RoutingState,
-            routing.build_routing,
+            presets.support_routing,
             _fields,
             lambda _s: 6,
         ),
@@ -140,7 +150,7 @@ PATTERNS: dict[str, PatternSpec] = {
             handoff.HandoffInput,
             handoff.HandoffOutput,
             handoff.HandoffState,
-            handoff.build_handoff,
+            presets.support_handoff,
             _fields,
             lambda s: handoff.recursion_limit(int(s["max_handoffs"])),
         ),

@@ -17,10 +17,17 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel, Field, model_validator
 
-from patterns.agents import DEFAULT_RETRY, AgentContext, PatternGraph, call_agent
+from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.errors import OrchError
 
-__all__ = ["QuorumNotMet", "ScatterGatherInput", "ScatterGatherOutput", "build_scatter_gather"]
+__all__ = [
+    "Merged",
+    "QuorumNotMet",
+    "SourceFindings",
+    "ScatterGatherInput",
+    "ScatterGatherOutput",
+    "build_scatter_gather",
+]
 
 
 class QuorumNotMet(OrchError):
@@ -154,14 +161,6 @@ def _sorted(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # -- nodes -------------------------------------------------------------------
 
 
-async def research(state: ResearchTask, runtime: Runtime[AgentContext]) -> ScatterGatherState:
-    name = state["source"]["name"]
-    reply = await call_agent(
-        runtime.context.model, "researcher", researcher_payload(state), SourceFindings, name=name
-    )
-    return researcher_update(state, reply)
-
-
 def record_failure(state: ResearchTask, error: NodeError) -> Command[Literal["aggregate"]]:
     """Runs once a source has exhausted its retries: keep the reason, carry on to the merge.
 
@@ -169,11 +168,6 @@ def record_failure(state: ResearchTask, error: NodeError) -> Command[Literal["ag
     would then trigger `aggregate`, which is what reports the missing quorum.
     """
     return Command(goto="aggregate", update=failure_update(state, error.error))
-
-
-async def aggregate(state: ScatterGatherState, runtime: Runtime[AgentContext]) -> ScatterGatherState:
-    merged = await call_agent(runtime.context.model, "aggregator", aggregator_payload(state), Merged)
-    return aggregator_update(state, merged)
 
 
 # -- edges -------------------------------------------------------------------
@@ -187,9 +181,35 @@ def scatter(state: ScatterGatherState) -> list[Send]:
 
 
 def build_scatter_gather(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
+    *,
+    researcher: Agent[SourceFindings],
+    aggregator: Agent[Merged],
+    checkpointer: Any = None,
+    retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """START -> research x N (parallel) -> aggregate."""
+    """START -> research x N (parallel, one per source) -> aggregate.
+
+    Args:
+        researcher: Asked once per source of the input, labelled with the source's name.
+        aggregator: Merges the findings of the sources that answered.
+        checkpointer: A LangGraph checkpointer; each source's findings are saved as they arrive.
+        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+
+    Example:
+        ```python
+        graph = build_scatter_gather(researcher=my_researcher, aggregator=my_aggregator)
+        ```
+    """
+
+    async def research(state: ResearchTask, runtime: Runtime[AgentContext]) -> ScatterGatherState:
+        label = state["source"]["name"]
+        reply = await call_agent(runtime.context, researcher, researcher_payload(state), label=label)
+        return researcher_update(state, reply)
+
+    async def aggregate(state: ScatterGatherState, runtime: Runtime[AgentContext]) -> ScatterGatherState:
+        merged = await call_agent(runtime.context, aggregator, aggregator_payload(state))
+        return aggregator_update(state, merged)
+
     graph = StateGraph(ScatterGatherState, context_schema=AgentContext)
     graph.add_node(
         "research",

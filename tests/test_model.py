@@ -13,15 +13,17 @@ from pydantic import BaseModel
 from patterns import prompts
 from patterns.agents import parse_reply
 from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerError, is_transient
+from patterns.map_reduce import combine_partials
 from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
-from patterns.model.responders import combine_partials, sentiment
 from patterns.model.tokens import count_tokens, split_tokens
+from patterns.presets import AGENTS
+from patterns.presets._responders import sentiment
 
 
 def _messages(
     role: str, payload: dict[str, object], name: str | None = None
 ) -> list[SystemMessage | HumanMessage]:
-    system, user = prompts.render(role, payload, name=name)
+    system, user = prompts.render(AGENTS[role], payload, label=name)
     return [SystemMessage(system), HumanMessage(user)]
 
 

@@ -15,10 +15,10 @@ from patterns import (
     ScriptedBrain,
     ScriptedChatModel,
     arun,
-    build_refinement,
+    presets,
 )
 from patterns.errors import UsageError
-from patterns.model.responders import sentiment
+from patterns.presets._responders import sentiment
 from patterns.runner import PATTERNS, validate_input
 from patterns.samples import SAMPLES, reviews
 
@@ -157,7 +157,7 @@ async def test_refinement_stops_on_convergence() -> None:
 
 def test_refinement_recursion_limit_is_derived_from_the_bound() -> None:
     assert PATTERNS["refinement"].recursion_limit({"task": {"max_iterations": 7}}) == 18
-    assert build_refinement() is not None
+    assert presets.product_refinement() is not None
 
 
 async def test_debate_reaches_majority_consensus() -> None:

@@ -53,7 +53,9 @@ async def test_the_committed_wire_cost_is_what_each_flow_sends_today(framework: 
     for pattern, expected in committed.items():
         brain = ScriptedBrain(seed=profile.seed)
         with running_server(brain) as url:
-            result = await adapters.arun(framework, pattern, suite.pattern_input(pattern), brain=brain, base_url=url)
+            result = await adapters.arun(
+                framework, pattern, suite.pattern_input(pattern), brain=brain, base_url=url
+            )
         assert result.status == "completed", (pattern, result.error)
         measured = (result.calls + result.failed_calls, result.prompt_tokens, result.completion_tokens)
         assert measured == expected, pattern

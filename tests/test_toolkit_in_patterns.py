@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import BaseModel, Field
 
-from patterns import FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, call_agent
+from patterns import Agent, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, call_agent
 from patterns.errors import PermanentModelError, ServerError
 from patterns.flow_control import Coalescer, MemoryCache
 from patterns.resilience import (
@@ -110,6 +110,9 @@ class _Ok(BaseModel):
     ok: bool
 
 
+_ROUTER = Agent("router", "Say whether it is ok. Keys: ok.", output=_Ok)
+
+
 @pytest.mark.parametrize(("pattern", "with_policies"), _cases())
 async def test_permanent_faults_fail_fast_without_retries(pattern: str, with_policies: bool) -> None:
     model = _Fake(mode="permanent", prompts=[])
@@ -130,16 +133,16 @@ async def test_breaker_opens_at_threshold_refuses_then_half_opens_and_closes() -
     model = _Fake(mode="transient", prompts=[])
     for _ in range(3):
         with pytest.raises(ServerError):
-            await call_agent(model, "router", {"message": "hi"}, _Ok, policies=policies)
+            await call_agent(model, _ROUTER, {"message": "hi"}, policies=policies)
     assert breakers.get("router").state is CircuitState.OPEN
     with pytest.raises(CircuitOpenError):
-        await call_agent(model, "router", {"message": "hi"}, _Ok, policies=policies)
+        await call_agent(model, _ROUTER, {"message": "hi"}, policies=policies)
     assert len(model.prompts) == 3  # refused without reaching the model
 
     now[0] += 30.0
     assert breakers.get("router").state is CircuitState.HALF_OPEN
     model.mode = "ok"
-    assert (await call_agent(model, "router", {"message": "hi"}, _Ok, policies=policies)).ok
+    assert (await call_agent(model, _ROUTER, {"message": "hi"}, policies=policies)).ok
     assert breakers.get("router").state is CircuitState.CLOSED
 
 
@@ -147,7 +150,7 @@ async def test_retry_budget_stops_a_retry_storm() -> None:
     model = _Fake(mode="transient", prompts=[])
     policies = _policies(budget=RetryBudget(3, window=60.0))
     results = await asyncio.gather(
-        *(call_agent(model, "router", {"message": f"m{i}"}, _Ok, policies=policies) for i in range(20)),
+        *(call_agent(model, _ROUTER, {"message": f"m{i}"}, policies=policies) for i in range(20)),
         return_exceptions=True,
     )
     assert all(isinstance(r, ServerError | RetryBudgetExhausted) for r in results)
@@ -199,7 +202,7 @@ async def test_exhausted_call_is_dead_lettered_and_redriven(tmp_path: Path) -> N
     dead = DeadLetterQueue.sqlite(tmp_path / "dead.db")
     policies = _policies(retry=RetryPolicy(max_attempts=3, base_delay=0.0, jitter=0.0), dead_letters=dead)
     with pytest.raises(ServerError):
-        await call_agent(model, "router", {"message": "refund"}, _Ok, name="billing", policies=policies)
+        await call_agent(model, _ROUTER, {"message": "refund"}, label="billing", policies=policies)
     (record,) = dead.list()
     assert record.agent == "billing" and record.attempts == 3 and record.error_type == "ServerError"
     assert record.input == {"agent": "billing", "role": "router", "payload": {"message": "refund"}}
@@ -207,6 +210,7 @@ async def test_exhausted_call_is_dead_lettered_and_redriven(tmp_path: Path) -> N
     model.mode = "ok"
 
     async def again(request: dict[str, Any]) -> _Ok:
-        return await call_agent(model, request["role"], request["payload"], _Ok, name=request["agent"])
+        assert request["role"] == _ROUTER.name
+        return await call_agent(model, _ROUTER, request["payload"], label=request["agent"])
 
     assert (await dead.redrive(record.id, again)).status is DeadLetterStatus.RESOLVED

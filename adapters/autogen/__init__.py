@@ -70,7 +70,15 @@ from adapters.autogen._flows import Context, build_team, quiet_agent_errors
 from patterns import prompts
 from patterns.model.brain import ScriptedBrain
 
-__all__ = ["MODEL_INFO", "OPTIONS", "ScriptedChatCompletionClient", "load_saved", "model_client", "run_flow", "to_openai"]
+__all__ = [
+    "MODEL_INFO",
+    "OPTIONS",
+    "ScriptedChatCompletionClient",
+    "load_saved",
+    "model_client",
+    "run_flow",
+    "to_openai",
+]
 
 quiet_agent_errors()
 

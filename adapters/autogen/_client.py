@@ -105,7 +105,9 @@ def _count(messages: Sequence[LLMMessage]) -> int:
 def _result(reply: Reply) -> CreateResult:
     usage = RequestUsage(prompt_tokens=reply.prompt_tokens, completion_tokens=reply.completion_tokens)
     if reply.tool_calls:
-        calls = [FunctionCall(id=c.id, name=c.name, arguments=json.dumps(c.arguments)) for c in reply.tool_calls]
+        calls = [
+            FunctionCall(id=c.id, name=c.name, arguments=json.dumps(c.arguments)) for c in reply.tool_calls
+        ]
         return CreateResult(finish_reason="function_calls", content=calls, usage=usage, cached=False)
     return CreateResult(finish_reason="stop", content=reply.content, usage=usage, cached=False)
 
@@ -231,5 +233,10 @@ def model_client(brain: ScriptedBrain, base_url: str | None = None) -> ChatCompl
         return ScriptedChatCompletionClient(brain)
     client_class: Any = _http_client_class()
     return client_class(  # type: ignore[no-any-return]
-        model=MODEL_ID, base_url=base_url, api_key="not-needed", model_info=MODEL_INFO, max_retries=0, timeout=120
+        model=MODEL_ID,
+        base_url=base_url,
+        api_key="not-needed",
+        model_info=MODEL_INFO,
+        max_retries=0,
+        timeout=120,
     )

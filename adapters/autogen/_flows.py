@@ -30,10 +30,12 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import UsageError
+from patterns.presets import AGENTS  # the presets run by role name until the adapters take declared flows
 
 __all__ = ["Context", "build_team", "quiet_agent_errors"]
 
 M = TypeVar("M", bound=BaseModel)
+
 
 @dataclass
 class Context(FlowState):
@@ -45,7 +47,7 @@ class Context(FlowState):
         self, role: str, payload: dict[str, Any], *, name: str | None = None, tools: Sequence[Tool] = ()
     ) -> CreateResult:
         """One model call with exactly the pattern's two rendered messages."""
-        system, user = prompts.render(role, payload, name=name)
+        system, user = prompts.render(AGENTS[role], payload, label=name)
         messages: list[LLMMessage] = [SystemMessage(content=system), UserMessage(content=user, source="user")]
         return await self.client.create(messages, tools=list(tools))
 
@@ -82,7 +84,9 @@ class TurnAgent(BaseChatAgent):
     def produced_message_types(self) -> Sequence[type[BaseChatMessage]]:
         return (TextMessage, HandoffMessage)
 
-    async def on_messages(self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken) -> Response:
+    async def on_messages(
+        self, messages: Sequence[BaseChatMessage], cancellation_token: CancellationToken
+    ) -> Response:
         try:
             if self._record:
                 with self._ctx.flow.recorder.step(self.name):
@@ -94,9 +98,13 @@ class TurnAgent(BaseChatAgent):
             exc.add_note(REPORTED)  # the run reports it; `quiet_agent_errors` keeps AutoGen from logging it
             raise
         if outcome.handoff and outcome.next:
-            return Response(chat_message=HandoffMessage(source=self.name, target=outcome.next, content=outcome.content))
+            return Response(
+                chat_message=HandoffMessage(source=self.name, target=outcome.next, content=outcome.content)
+            )
         metadata = {"next": outcome.next} if outcome.next else {}
-        return Response(chat_message=TextMessage(source=self.name, content=outcome.content, metadata=metadata))
+        return Response(
+            chat_message=TextMessage(source=self.name, content=outcome.content, metadata=metadata)
+        )
 
     async def on_reset(self, cancellation_token: CancellationToken) -> None:
         return None
@@ -206,7 +214,9 @@ def _scatter_gather(ctx: Context) -> Team:
         async def research(_: Sequence[BaseChatMessage]) -> Outcome:
             try:
                 with ctx.flow.recorder.step(name):
-                    reply = await ctx.ask("researcher", SG.researcher_payload(task), SG.SourceFindings, name=name)
+                    reply = await ctx.ask(
+                        "researcher", SG.researcher_payload(task), SG.SourceFindings, name=name
+                    )
             except Exception as exc:  # a failed source is recorded; the quorum decides at the merge
                 ctx.apply(SG.failure_update(task, exc))
                 return Outcome(f"{type(exc).__name__}: {exc}")
@@ -249,8 +259,7 @@ def _map_reduce(ctx: Context) -> Team:
         return Outcome(_json(ctx.state["result"]))
 
     mappers = [
-        TurnAgent(ctx, f"map_batch_{task['batch'] + 1}", mapper(task))
-        for task in MR.batch_tasks(ctx.state)
+        TurnAgent(ctx, f"map_batch_{task['batch'] + 1}", mapper(task)) for task in MR.batch_tasks(ctx.state)
     ]
     combine = TurnAgent(ctx, "reduce", reduce)
     return _graph([*mappers, combine], [(m, combine, None) for m in mappers])

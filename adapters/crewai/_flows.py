@@ -27,6 +27,7 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import MalformedOutput, ModelError, UsageError
+from patterns.presets import AGENTS  # the presets run by role name until the adapters take declared flows
 
 __all__ = ["RESUMABLE", "Context", "FlowData", "build_flow"]
 
@@ -101,7 +102,7 @@ class Context(FlowState):
         # CrewAI renders "You are {role}. {backstory}\nYour personal goal is: {goal}" as the
         # system message and the task description into the user message, so our system text
         # becomes role + backstory and our user text (with its INPUT block) the description.
-        system, user = prompts.render(role, payload, name=name)
+        system, user = prompts.render(AGENTS[role], payload, label=name)
         identity, _, instructions = system.partition(". ")
         verbose = bool(self.options.get("verbose", False))
         retries = (

@@ -30,6 +30,7 @@ from typing_extensions import override
 
 from adapters._common import FlowState, parse
 from patterns import prompts
+from patterns.presets import AGENTS  # the presets run by role name until the adapters take declared flows
 
 __all__ = ["Context", "Turn", "TurnAgent", "TurnFn"]
 
@@ -71,7 +72,7 @@ class Context(FlowState):
         tools: list[dict[str, Any]] | None = None,
     ) -> ChatMessageContent:
         """One model call with exactly the pattern's two rendered messages (and `tools`, if any)."""
-        system, user = prompts.render(role, payload, name=name)
+        system, user = prompts.render(AGENTS[role], payload, label=name)
         history = ChatHistory()
         history.add_system_message(system)
         history.add_user_message(user)

@@ -12,21 +12,29 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
+
+from pydantic import BaseModel
 
 from patterns import prompts
-from patterns.errors import ModelTimeout, RateLimited, ServerError
+from patterns.errors import ModelTimeout, PermanentModelError, RateLimited, ServerError
 from patterns.model.accounting import UsageLedger
 from patterns.model.faults import Fault, FaultInjector, FaultPolicy, LatencyPolicy
-from patterns.model.responders import respond
 from patterns.model.tokens import count_message_tokens, count_tokens
 
-__all__ = ["ScriptedBrain", "Plan", "Reply", "ToolCall"]
+__all__ = ["NoResponder", "Plan", "Reply", "Responder", "ScriptedBrain", "ToolCall"]
 
 Message = Mapping[str, Any]
+
+#: What a scripted agent answers: a pure function of its payload, to a JSON object or a model.
+Responder: TypeAlias = Callable[[dict[str, Any]], "dict[str, Any] | BaseModel"]
+
+
+class NoResponder(PermanentModelError):
+    """The scripted model was asked by an agent it has no responder for; retrying cannot help."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,8 +67,25 @@ class Reply:
 
 @dataclass
 class ScriptedBrain:
-    """Deterministic answers, seeded latency and faults, per-agent accounting."""
+    """Deterministic answers, seeded latency and faults, per-agent accounting.
 
+    Args:
+        responders: What each agent answers, by agent name: `fn(payload) -> dict`.
+            None: the presets' responders (`patterns.presets.RESPONDERS`), so the
+            shipped flows run with no setup. A call by an agent with no responder
+            fails at once with `NoResponder`, naming the agent.
+        seed: Seeds latency and fault injection, so a run is reproducible.
+
+    Example:
+        ```python
+        def expert(payload: dict[str, Any]) -> dict[str, Any]:
+            return {"answer": payload["question"].upper(), "confidence": 1.0}
+
+        model = ScriptedChatModel(brain=ScriptedBrain(responders={"expert": expert}))
+        ```
+    """
+
+    responders: Mapping[str, Responder] | None = None
     seed: int = 0
     latency: LatencyPolicy = field(default_factory=LatencyPolicy)
     faults: FaultPolicy = field(default_factory=FaultPolicy)
@@ -68,6 +93,10 @@ class ScriptedBrain:
     ledger: UsageLedger = field(default_factory=UsageLedger)
 
     def __post_init__(self) -> None:
+        if self.responders is None:
+            from patterns.presets._responders import RESPONDERS  # the presets own their domain logic
+
+            self.responders = RESPONDERS
         self._injector = FaultInjector(self.seed, self.latency, self.faults)
         self._log_lock = threading.Lock()
 
@@ -106,7 +135,7 @@ class ScriptedBrain:
                 "patterns.prompts.render so it names its agent and carries an INPUT block"
             }
         else:
-            answer = respond(prompt.role, prompt.payload)
+            answer = self._answer(plan, prompt)
         content = prompts.canonical_json(answer)
         if plan.fault == "malformed":
             content = content[: max(1, len(content) // 2)]  # a reply cut off mid-object
@@ -122,6 +151,19 @@ class ScriptedBrain:
         self.ledger.record(plan.agent, reply.prompt_tokens, reply.completion_tokens)
         self._log(plan, completion, extra)
         return reply
+
+    def _answer(self, plan: Plan, prompt: prompts.AgentPrompt) -> dict[str, Any]:
+        responder = (self.responders or {}).get(prompt.role)
+        if responder is None:
+            self.ledger.record(plan.agent, 0, 0, failed=True)
+            self._log(plan, 0, None)
+            raise NoResponder(
+                f"the scripted model has no responder for agent {prompt.role!r}: register one with "
+                f"ScriptedBrain(responders={{{prompt.role!r}: fn}}), fn(payload) -> dict",
+                agent=plan.agent,
+            )
+        answer = responder(prompt.payload)
+        return answer.model_dump(mode="json") if isinstance(answer, BaseModel) else dict(answer)
 
     def _log(self, plan: Plan, completion_tokens: int, extra: Mapping[str, Any] | None) -> None:
         if self.log_path is None:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from langgraph.types import StateSnapshot
-from patterns import RunResult, UsageError, arun, build_debate, open_checkpointer, resolve_model
+from patterns import RunResult, UsageError, arun, open_checkpointer, resolve_model
+from patterns.presets import council_debate
 from patterns.console import ArgumentParser, run_main
 from rich.console import Console
 from rich.table import Table
@@ -68,7 +69,7 @@ def parser() -> argparse.ArgumentParser:
 
 async def _snapshot(thread: str, checkpoint: str) -> StateSnapshot:
     async with open_checkpointer(checkpoint) as saver:
-        snapshot: StateSnapshot = await build_debate(checkpointer=saver).aget_state(
+        snapshot: StateSnapshot = await council_debate(checkpointer=saver).aget_state(
             {"configurable": {"thread_id": thread}}
         )
     return snapshot

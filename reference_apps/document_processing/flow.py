@@ -21,7 +21,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from patterns import AgentContext, build_pipeline
+from patterns import AgentContext
+from patterns.presets import invoice_pipeline
 from pydantic import BaseModel
 
 from store import InvoiceStore
@@ -78,7 +79,7 @@ async def store(state: DocumentState, runtime: Runtime[StoreContext]) -> Documen
 def build_document_flow(*, checkpointer: Any = None) -> Any:
     """START -> pipeline (extract -> validate -> transform | reject) -> store -> END."""
     graph = StateGraph(DocumentState, context_schema=StoreContext)
-    graph.add_node("pipeline", build_pipeline())
+    graph.add_node("pipeline", invoice_pipeline())
     graph.add_node("store", store)
     graph.add_edge(START, "pipeline")
     graph.add_edge("pipeline", "store")

@@ -25,7 +25,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from patterns import DEFAULT_RETRY, AgentContext, call_agent
 from patterns.coordination import CapabilityRegistry, HandoffMessage, HandoffProtocol, Receiver, parse_handoff
-from patterns.routing import SPECIALISTS, Answer, Classification
+from patterns.presets import ROUTER, SPECIALIST
+from patterns.routing import SPECIALISTS
 
 from desks import GENERAL
 
@@ -66,7 +67,7 @@ class SupportState(TypedDict, total=False):
 
 async def classify(state: SupportState, runtime: Runtime[SupportContext]) -> SupportState:
     """The routing pattern's router agent; a route it does not know goes to the general desk."""
-    reply = await call_agent(runtime.context.model, "router", {"message": state["message"]}, Classification)
+    reply = await call_agent(runtime.context.model, ROUTER, {"message": state["message"]})
     route = reply.route if reply.route in SPECIALISTS else GENERAL
     return {"route": route, "confidence": reply.confidence}
 
@@ -172,7 +173,7 @@ def _desk(name: str) -> Any:
             # A desk that took over after a failed attempt knows who was tried before it.
             "previous_attempts": [a for a in handoff["attempts"] if a["agent"] != name],
         }
-        reply = await call_agent(runtime.context.model, "specialist", payload, Answer, name=name)
+        reply = await call_agent(runtime.context.model, SPECIALIST, payload, label=name)
         result = {
             "message": state["message"],
             "route": state["route"],

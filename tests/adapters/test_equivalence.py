@@ -96,7 +96,9 @@ async def test_in_process_output_equals_langgraph(framework: str, pattern: str) 
 
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 @pytest.mark.parametrize("framework", OTHERS)
-async def test_via_http_output_and_wire_equal_in_process(framework: str, pattern: str, tmp_path: Path) -> None:
+async def test_via_http_output_and_wire_equal_in_process(
+    framework: str, pattern: str, tmp_path: Path
+) -> None:
     reference = await _langgraph(pattern)
     local = await _in_process(framework, pattern)
     remote, requests = await _via_http(framework, pattern, tmp_path / "requests.jsonl")

@@ -32,13 +32,13 @@ from patterns import refinement as R
 from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerError, UsageError
 from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
 from patterns.model.server import running_server
+from patterns.presets import AGENTS
 from patterns.result import RunResult
 from patterns.scatter_gather import QuorumNotMet
 
 from .._samples import SPLIT_VOTE
 
 FRAMEWORK = "semantic_kernel"
-
 
 
 async def _flow(
@@ -251,7 +251,7 @@ def test_telemetry_and_diagnostics_are_off() -> None:
 def _history(role: str, payload: dict[str, Any], name: str | None = None) -> Any:
     from semantic_kernel.contents import ChatHistory
 
-    system, user = prompts.render(role, payload, name=name)
+    system, user = prompts.render(AGENTS[role], payload, label=name)
     history = ChatHistory()
     history.add_system_message(system)
     history.add_user_message(user)

@@ -26,8 +26,13 @@ CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
     "map_reduce": ("map_reduce", None),
     "map_reduce-small": (
         "map_reduce",
-        {"items": [{"id": f"r{i}", "text": t} for i, t in enumerate(["great", "terrible", "is blue"] * 10)],
-         "batch_size": 7, "max_concurrency": 2},
+        {
+            "items": [
+                {"id": f"r{i}", "text": t} for i, t in enumerate(["great", "terrible", "is blue"] * 10)
+            ],
+            "batch_size": 7,
+            "max_concurrency": 2,
+        },
     ),
     "refinement": ("refinement", None),
     "debate": ("debate", None),
@@ -38,7 +43,11 @@ CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
             "options": ["kafka", "rabbitmq"],
             "evidence": [
                 {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-                {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
+                {
+                    "claim": "RabbitMQ routes messages flexibly per consumer",
+                    "supports": "rabbitmq",
+                    "weight": 1,
+                },
             ],
             "debaters": 2,
             "rounds": 1,
@@ -53,7 +62,11 @@ CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
             "options": ["kafka", "rabbitmq"],
             "evidence": [
                 {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-                {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
+                {
+                    "claim": "RabbitMQ routes messages flexibly per consumer",
+                    "supports": "rabbitmq",
+                    "weight": 1,
+                },
             ],
             "debaters": 2,
             "rounds": 2,
@@ -66,7 +79,10 @@ CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
     "routing-technical": ("routing", {"message": "The app crashes with an error when I log in."}),
     "routing-general": ("routing", {"message": "What are your opening hours?"}),
     "handoff": ("handoff", None),
-    "handoff-billing": ("handoff", {"message": "Please refund the double charge on my invoice.", "max_handoffs": 2}),
+    "handoff-billing": (
+        "handoff",
+        {"message": "Please refund the double charge on my invoice.", "max_handoffs": 2},
+    ),
 }
 
 

@@ -1,4 +1,4 @@
-"""Deterministic responders: what each scripted agent answers, computed from its input.
+"""The presets' scripted responders: what each preset agent answers, computed from its input.
 
 Each responder is a pure function from the agent's JSON payload to its JSON
 reply. They do the real work a language model would be asked for (parse an
@@ -13,7 +13,9 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-__all__ = ["RESPONDERS", "respond", "sentiment", "combine_partials", "classify_message"]
+from patterns.map_reduce import BINS, combine_partials
+
+__all__ = ["RESPONDERS", "classify_message", "sentiment"]
 
 Payload = dict[str, Any]
 
@@ -269,7 +271,6 @@ _NEGATIVE = frozenset(
     ]
 )
 _NEGATIONS = frozenset({"not", "no", "never", "hardly", "isn't", "wasn't", "don't", "didn't", "doesn't"})
-_BINS = ("very_negative", "negative", "neutral", "positive", "very_positive")
 
 
 def sentiment(text: str) -> float:
@@ -291,7 +292,7 @@ def sentiment(text: str) -> float:
 
 
 def _label(score: float) -> str:
-    return _BINS[min(4, int((score + 1) / 0.4000001))]
+    return BINS[min(4, int((score + 1) / 0.4000001))]
 
 
 def _map(payload: Payload) -> Payload:
@@ -300,41 +301,6 @@ def _map(payload: Payload) -> Payload:
         score = sentiment(str(item["text"]))
         results.append({"id": item["id"], "score": score, "label": _label(score)})
     return {"results": results}
-
-
-def combine_partials(partials: list[Payload]) -> Payload:
-    """The associative, commutative reduce: any grouping gives the same aggregate."""
-    count = 0
-    score_sum = 0.0
-    histogram = dict.fromkeys(_BINS, 0)
-    best: list[Any] | None = None
-    worst: list[Any] | None = None
-    for partial in partials:
-        count += int(partial["count"])
-        score_sum += float(partial["score_sum"])
-        for label, n in partial["histogram"].items():
-            histogram[label] = histogram.get(label, 0) + int(n)
-        # Ties break on the id so the extremes do not depend on arrival order.
-        if partial.get("most_positive") and (best is None or _beats(partial["most_positive"], best, +1)):
-            best = list(partial["most_positive"])
-        if partial.get("most_negative") and (worst is None or _beats(partial["most_negative"], worst, -1)):
-            worst = list(partial["most_negative"])
-    score_sum = round(score_sum, 6)
-    return {
-        "count": count,
-        "score_sum": score_sum,
-        "mean_sentiment": round(score_sum / count, 4) if count else 0.0,
-        "histogram": histogram,
-        "most_positive": best,
-        "most_negative": worst,
-    }
-
-
-def _beats(candidate: list[Any], incumbent: list[Any], sign: int) -> bool:
-    (c_id, c_score), (i_id, i_score) = candidate, incumbent
-    if c_score != i_score:
-        return bool(sign * (c_score - i_score) > 0)
-    return str(c_id) < str(i_id)
 
 
 def _reduce(payload: Payload) -> Payload:
@@ -530,12 +496,3 @@ RESPONDERS: dict[str, Callable[[Payload], Payload]] = {
     "specialist": _specialise,
     "support": _support,
 }
-
-
-def respond(role: str, payload: Payload) -> Payload:
-    """The scripted reply of `role` to `payload`."""
-    try:
-        responder = RESPONDERS[role]
-    except KeyError:
-        raise KeyError(f"the scripted model has no responder for role {role!r}") from None
-    return responder(payload)

@@ -1,0 +1,355 @@
+"""Every builder runs agents that are not the presets': own names, instructions and
+output models, answered by responders registered here, in-process on the scripted
+model and through `ChatOpenAI` against `orch serve-model`'s server.
+
+The agent is a value (`Agent`); a malformed one is a `UsageError` saying what to
+pass; an agent the scripted model has no responder for fails at once, naming it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_openai import ChatOpenAI
+from langgraph.checkpoint.memory import InMemorySaver
+
+from patterns import (
+    Agent,
+    AgentContext,
+    ScriptedBrain,
+    ScriptedChatModel,
+    UsageError,
+    build_debate,
+    build_handoff,
+    build_map_reduce,
+    build_pipeline,
+    build_refinement,
+    build_routing,
+    build_scatter_gather,
+    call_agent,
+)
+from patterns.agents import PatternGraph
+from patterns.debate import Position, Ruling
+from patterns.handoff import DeskReply
+from patterns.map_reduce import MapReduceOutput, MapReply, combine_partials
+from patterns.model.brain import NoResponder
+from patterns.model.server import MODEL_ID, running_server
+from patterns.pipeline import Extracted, Record, Validation
+from patterns.refinement import Critique, Draft
+from patterns.routing import Answer, Classification
+from patterns.scatter_gather import Merged, SourceFindings
+
+Payload = dict[str, Any]
+
+
+class Verdict(Validation):
+    """A user's own gate schema: the builder's contract plus a field of theirs."""
+
+    checked_by: str
+
+
+def _pipeline() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
+    reader = Agent(
+        "reader",
+        "Read the purchase order. Keys: invoice_id, customer, date, currency, items, total.",
+        output=Extracted,
+    )
+    checker = Agent("checker", "Reject orders over 1000. Keys: valid, reasons, checked_by.", output=Verdict)
+    writer = Agent("writer", "Write the ledger record.", output=Record)
+
+    def read(p: Payload) -> Payload:
+        amount = float(p["document"].split()[-1])
+        item = {"description": "order", "quantity": 1, "unit_price": amount}
+        return {
+            "invoice_id": "po-1",
+            "customer": "acme",
+            "date": None,
+            "currency": "EUR",
+            "items": [item],
+            "total": amount,
+        }
+
+    def check(p: Payload) -> Payload:
+        over = p["record"]["total"] > 1000
+        return {"valid": not over, "reasons": ["over the limit"] if over else [], "checked_by": "policy"}
+
+    def write(p: Payload) -> Payload:
+        r = p["record"]
+        cents = int(r["total"] * 100)
+        return {
+            "invoice_id": r["invoice_id"].upper(),
+            "customer": r["customer"],
+            "date": None,
+            "currency": "EUR",
+            "items": [],
+            "total_cents": cents,
+            "line_count": 1,
+        }
+
+    graph = build_pipeline(extractor=reader, validator=checker, transformer=writer)
+    return graph, {"document": "PO total 1500"}, {"reader": read, "checker": check, "writer": write}
+
+
+def _scatter_gather() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
+    analyst = Agent(
+        "analyst", "Quote the sentence that answers. Keys: findings [{text, score}].", output=SourceFindings
+    )
+    editor = Agent("editor", "Merge the quotes. Keys: findings, summary.", output=Merged)
+
+    def analyse(p: Payload) -> Payload:
+        return {"findings": [{"text": p["documents"][0], "score": 1.0}]}
+
+    def edit(p: Payload) -> Payload:
+        texts = sorted({f["text"] for r in p["results"] for f in r["findings"]})
+        merged = [
+            {
+                "text": t,
+                "sources": [r["source"] for r in p["results"] if r["findings"][0]["text"] == t],
+                "score": 1.0,
+            }
+            for t in texts
+        ]
+        return {"findings": merged, "summary": f"{len(texts)} distinct answers"}
+
+    data = {
+        "question": "q?",
+        "sources": [
+            {"name": "a", "documents": ["yes"]},
+            {"name": "b", "documents": ["yes"]},
+            {"name": "c", "documents": ["no"]},
+        ],
+    }
+    graph = build_scatter_gather(researcher=analyst, aggregator=editor)
+    return graph, data, {"analyst": analyse, "editor": edit}
+
+
+def _map_reduce() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
+    scorer = Agent(
+        "scorer", "Score each ticket's urgency. Keys: results [{id, score, label}].", output=MapReply
+    )
+    summariser = Agent(
+        "summariser", "Combine the partials. Keys: count, score_sum, ...", output=MapReduceOutput
+    )
+
+    def score(p: Payload) -> Payload:
+        return {
+            "results": [
+                {
+                    "id": i["id"],
+                    "score": 1.0 if "!" in i["text"] else 0.0,
+                    "label": "positive" if "!" in i["text"] else "neutral",
+                }
+                for i in p["items"]
+            ]
+        }
+
+    data = {
+        "items": [{"id": f"t{i}", "text": "down!" if i % 3 == 0 else "fine"} for i in range(10)],
+        "batch_size": 3,
+        "max_concurrency": 2,
+    }
+    graph = build_map_reduce(mapper=scorer, reducer=summariser)
+    return graph, data, {"scorer": score, "summariser": lambda p: combine_partials(p["partials"])}
+
+
+def _refinement() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
+    writer = Agent("copywriter", "Write the tagline. Keys: draft.", output=Draft)
+    editor = Agent("copy_editor", "Grade it. Keys: score, missing, word_count, over_length.", output=Critique)
+
+    def write(p: Payload) -> Payload:
+        covered = (
+            []
+            if p["feedback"] is None
+            else [x for x in p["required_points"] if x not in p["feedback"]["missing"]]
+        )
+        return {"draft": " ".join([*covered, p["required_points"][len(covered)]])}
+
+    def grade(p: Payload) -> Payload:
+        missing = [x for x in p["required_points"] if x not in p["draft"]]
+        score = 1 - len(missing) / len(p["required_points"])
+        return {
+            "score": score,
+            "missing": missing,
+            "word_count": len(p["draft"].split()),
+            "over_length": False,
+        }
+
+    data = {
+        "task": {
+            "topic": "a tagline",
+            "required_points": ["fast", "cheap", "green"],
+            "max_words": 10,
+            "threshold": 1.0,
+            "epsilon": 0.0,
+            "max_iterations": 5,
+        }
+    }
+    graph = build_refinement(generator=writer, critic=editor)
+    return graph, data, {"copywriter": write, "copy_editor": grade}
+
+
+def _routing() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
+    triager = Agent("triager", "Classify. Keys: route, confidence.", output=Classification)
+    expert = Agent("expert", "Answer within your speciality. Keys: answer.", output=Answer)
+    responders = {
+        "triager": lambda p: {
+            "route": "technical" if "error" in p["message"] else "general",
+            "confidence": 0.9,
+        },
+        "expert": lambda p: {"answer": f"[{p['speciality']}] we are on it"},
+    }
+    return build_routing(router=triager, specialist=expert), {"message": "an error at login"}, responders
+
+
+def _handoff() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
+    concierge = Agent("concierge", "Answer or hand off. Keys: action, to, reason, answer.", output=DeskReply)
+
+    def desk(p: Payload) -> Payload:
+        if p["speciality"] == "triage":
+            return {"action": "handoff", "to": "billing", "reason": "money", "answer": None}
+        return {
+            "action": "answer",
+            "to": None,
+            "reason": "mine",
+            "answer": f"{p['speciality']} will refund you",
+        }
+
+    return build_handoff(desk=concierge), {"message": "refund please", "max_handoffs": 2}, {"concierge": desk}
+
+
+BUILDERS = {
+    "pipeline": (_pipeline, {"status": "rejected", "reasons": ["over the limit"]}),
+    "scatter_gather": (_scatter_gather, {"summary": "2 distinct answers", "sources_ok": ["a", "b", "c"]}),
+    "map_reduce": (_map_reduce, {"count": 10, "score_sum": 4.0, "batches": 4}),
+    "refinement": (_refinement, {"best_score": 1.0, "iterations": 3, "stop_reason": "threshold"}),
+    "routing": (
+        _routing,
+        {"route": "technical", "handled_by": "technical", "answer": "[technical] we are on it"},
+    ),
+    "handoff": (_handoff, {"handled_by": "billing", "answer": "billing will refund you"}),
+}
+
+
+def _http_model(url: str) -> BaseChatModel:
+    return ChatOpenAI(model=MODEL_ID, base_url=url, api_key="not-needed", max_retries=0, temperature=0)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("via_http", [False, True], ids=["in-process", "http"])
+@pytest.mark.parametrize("pattern", sorted(BUILDERS))
+async def test_a_builder_runs_the_users_own_agents(pattern: str, via_http: bool) -> None:
+    make, expected = BUILDERS[pattern]
+    graph, data, responders = make()
+    brain = ScriptedBrain(responders=responders)
+    if via_http:
+        with running_server(brain) as url:
+            state = await graph.ainvoke(data, context=AgentContext(model=_http_model(url)))
+    else:
+        state = await graph.ainvoke(data, context=AgentContext(model=ScriptedChatModel(brain=brain)))
+    result = state["result"]
+    assert {key: result[key] for key in expected} == expected
+    assert set(brain.ledger.snapshot()) <= {*responders, "a", "b", "c", "technical", "triage", "billing"}
+
+
+@pytest.mark.parametrize("via_http", [False, True], ids=["in-process", "http"])
+async def test_a_debate_of_the_users_own_panel_with_a_human_chair(via_http: bool) -> None:
+    panelist = Agent("panelist", "Pick an option. Keys: position, confidence, argument.", output=Position)
+    chair = Agent("chair", "Decide. Keys: decision, rationale.", output=Ruling)
+
+    def argue(p: Payload) -> Payload:
+        pick = p["evidence"][0]["supports"] if p["evidence"] else p["options"][0]
+        return {"position": pick, "confidence": 0.8, "argument": "my evidence"}
+
+    brain = ScriptedBrain(
+        responders={"panelist": argue, "chair": lambda p: {"decision": "x", "rationale": "r"}}
+    )
+    graph = build_debate(debater=panelist, judge=chair, checkpointer=InMemorySaver())
+    task = {
+        "question": "x or y?",
+        "options": ["x", "y"],
+        "debaters": 2,
+        "rounds": 1,
+        "voting": "majority",
+        "quorum": None,
+        "threshold": 0.5,
+        "weights": {},
+        "arbitration": "judge",
+        "evidence": [
+            {"claim": "c1", "supports": "x", "weight": 1.0},
+            {"claim": "c2", "supports": "y", "weight": 1.0},
+        ],
+    }
+    config = {"configurable": {"thread_id": "panel"}}
+
+    async def run(model: BaseChatModel) -> Payload:
+        state = await graph.ainvoke({"task": task}, config, context=AgentContext(model=model))
+        return dict(state["result"])
+
+    if via_http:
+        with running_server(brain) as url:
+            result = await run(_http_model(url))
+    else:
+        result = await run(ScriptedChatModel(brain=brain))
+    assert (result["decision"], result["decided_by"], result["consensus"]) == ("x", "judge", False)
+    assert [t["debater"] for t in result["transcript"]] == ["debater_1", "debater_2"]
+    assert brain.ledger.snapshot()["chair"].calls == 1
+
+
+async def test_the_readme_example_routes_to_the_users_own_expert() -> None:
+    make, _ = BUILDERS["routing"]
+    graph, data, responders = make()
+    state = await graph.ainvoke(
+        data, context=AgentContext(model=ScriptedChatModel(brain=ScriptedBrain(responders=responders)))
+    )
+    assert state["result"] == {
+        "route": "technical",
+        "confidence": 0.9,
+        "handled_by": "technical",
+        "answer": "[technical] we are on it",
+    }
+
+
+async def test_an_agent_with_no_responder_fails_at_once_naming_it() -> None:
+    brain = ScriptedBrain(responders={})
+    stranger = Agent("stranger", "Say hi. Keys: answer.", output=Answer)
+    with pytest.raises(
+        NoResponder, match=r"no responder for agent 'stranger': register one with ScriptedBrain"
+    ):
+        await call_agent(ScriptedChatModel(brain=brain), stranger, {})
+    assert brain.ledger.snapshot()["stranger"].failures == 1  # one call: permanent, never retried
+
+
+async def test_an_agent_uses_its_own_model_when_it_has_one() -> None:
+    mine = ScriptedBrain(responders={"expert": lambda p: {"answer": "from my model"}})
+    expert = Agent("expert", "Answer. Keys: answer.", output=Answer, model=ScriptedChatModel(brain=mine))
+    run_brain = ScriptedBrain(responders={})
+    reply = await call_agent(AgentContext(model=ScriptedChatModel(brain=run_brain)), expert, {"q": 1})
+    assert reply.answer == "from my model" and not run_brain.ledger.snapshot()
+
+
+class _Plain:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"name": "has space", "instructions": "x", "output": Answer}, "is not a name"),
+        ({"name": "a", "instructions": " ", "output": Answer}, "needs instructions"),
+        ({"name": "a", "instructions": "x", "output": _Plain}, "output must be a pydantic model class"),
+        (
+            {"name": "a", "instructions": "x", "output": Answer, "model": "gpt-4o"},
+            "model must be a LangChain chat model",
+        ),
+    ],
+)
+def test_a_malformed_agent_is_a_usage_error_saying_what_to_pass(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        Agent(**kwargs)
+
+
+async def test_call_agent_refuses_a_role_string_with_a_usage_error() -> None:
+    with pytest.raises(UsageError, match=r"call_agent needs an Agent\(name, instructions, output=Model\)"):
+        await call_agent(ScriptedChatModel(), "router", {})  # type: ignore[arg-type]
