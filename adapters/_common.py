@@ -20,12 +20,12 @@ from pydantic import BaseModel
 
 from patterns.agents import parse_reply
 from patterns.errors import UsageError
-from patterns.model.accounting import AgentUsage
 from patterns.model.brain import Reply, ScriptedBrain
 from patterns.result import RunResult, StepRecord
 from patterns.runner import PATTERNS, validate_input
 from patterns.samples import SAMPLES
 from patterns.state import apply_update
+from patterns.usage import AgentUsage
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from langgraph.graph import END
 from pydantic import BaseModel
@@ -27,7 +27,7 @@ from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement,
 from patterns.agents import DEFAULT_RETRY
 from patterns.errors import is_transient
 from patterns.model.brain import ScriptedBrain
-from patterns.presets import AGENTS
+from patterns.presets import AGENTS, SUPPORT_DESKS, SUPPORT_ROUTES
 from patterns.result import RunResult
 from patterns.state import apply_update
 
@@ -156,8 +156,8 @@ async def _debate(agents: _Agents, state: State) -> State:
 async def _routing(agents: _Agents, state: State) -> State:
     rt, s = routing, routing.RoutingState
     reply = await agents.call("router", rt.router_payload(state), rt.Classification)
-    state = apply_update(s, state, rt.router_update(state, reply))
-    speciality = cast(rt.Route, rt.pick_specialist(state))
+    state = apply_update(s, state, rt.router_update(state, reply, SUPPORT_ROUTES, "general"))
+    speciality = rt.pick_specialist(state)
     payload = rt.specialist_payload(speciality, state)
     answer = await agents.call("specialist", payload, rt.Answer, name=speciality)
     return apply_update(s, state, rt.specialist_update(speciality, state, answer))
@@ -167,7 +167,7 @@ async def _handoff(agents: _Agents, state: State) -> State:
     hf, desk = handoff, "triage"
     while True:
         reply = await agents.call("support", hf.desk_payload(desk, state), hf.DeskReply, name=desk)
-        goto, update = hf.desk_update(desk, state, reply)
+        goto, update = hf.desk_update(desk, state, reply, SUPPORT_DESKS, "triage", "general")
         state = apply_update(hf.HandoffState, state, update)
         if goto == END:
             return state

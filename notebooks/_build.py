@@ -1069,7 +1069,7 @@ ROUTING = [
     code(
         """
         from patterns import AgentContext, ScriptedChatModel, arun, open_checkpointer
-        from patterns.presets import support_routing
+        from patterns.presets import SUPPORT_ROUTES, support_routing
         from patterns.routing import Classification, RoutingInput, router_update
         from patterns.samples import SAMPLES
         """
@@ -1147,7 +1147,7 @@ ROUTING = [
             routes[state["result"]["route"]] += 1
             print(f"{state['result']['route']:<10} ({state['result']['confidence']:.2f})  {message}")
 
-        print("unknown route ->", router_update({}, Classification(route="legal", confidence=0.9)))
+        print("unknown route ->", router_update({}, Classification(route="legal", confidence=0.9), SUPPORT_ROUTES, "general"))
         """
     ),
     code(
@@ -1188,7 +1188,7 @@ HANDOFF = [
         """
         from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
         from patterns.handoff import DeskReply, HandoffInput, desk_update, recursion_limit
-        from patterns.presets import support_handoff
+        from patterns.presets import SUPPORT_DESKS, support_handoff
         from patterns.samples import SAMPLES
         """
     ),
@@ -1296,11 +1296,12 @@ HANDOFF = [
             "max_handoffs": 1,
             "handoffs": [{"from_agent": "triage", "to_agent": "billing", "reason": "refund"}],
         }
-        print("below the bound ->", desk_update("billing", {**at_bound, "max_handoffs": 3}, reply)[0])
-        print("at the bound    ->", desk_update("billing", at_bound, reply)[0])
+        SUPPORT = (SUPPORT_DESKS, "triage", "general")  # the preset's desks, entry and fallback
+        print("below the bound ->", desk_update("billing", {**at_bound, "max_handoffs": 3}, reply, *SUPPORT)[0])
+        print("at the bound    ->", desk_update("billing", at_bound, reply, *SUPPORT)[0])
         print(
             "unknown desk    ->",
-            desk_update("billing", at_bound | {"max_handoffs": 3}, reply.model_copy(update={"to": "legal"}))[0],
+            desk_update("billing", at_bound | {"max_handoffs": 3}, reply.model_copy(update={"to": "legal"}), *SUPPORT)[0],
         )
         print("recursion limit for max_handoffs=1, 3, 10:", [recursion_limit(n) for n in (1, 3, 10)])
         """

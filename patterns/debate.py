@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.consensus import Ballot, VoteResult, VotingMethod, tally
+from patterns.errors import MalformedOutput
 
 __all__ = ["DebateInput", "DebateOutput", "Position", "Ruling", "build_debate", "recursion_limit"]
 
@@ -145,11 +146,31 @@ def debater_payload(task: ArgueTask) -> dict[str, Any]:
 
 
 def debater_update(task: ArgueTask, reply: Position) -> DebateState:
-    options = task["task"]["options"]
-    if reply.position not in options:
-        reply = reply.model_copy(update={"position": options[0]})  # a real model may go off-list
-    turn = Turn(round=task["round"], debater=debater_name(task["debater"]), **reply.model_dump())
+    """The debater's turn, its position normalised to one of the options.
+
+    A position that matches no option (after case and spacing) is `MalformedOutput`:
+    the node's retry asks the debater again. Never mapped to some default option,
+    which would hand a split vote to whichever option is listed first.
+    """
+    name = debater_name(task["debater"])
+    position = normalise_position(reply.position, task["task"]["options"])
+    if position is None:
+        raise MalformedOutput(
+            f"debater {name!r} took position {reply.position!r}, which is none of the options "
+            f"({', '.join(task['task']['options'])})",
+            raw=reply.model_dump_json(),
+            agent=name,
+        )
+    turn = Turn(
+        round=task["round"], debater=name, **reply.model_copy(update={"position": position}).model_dump()
+    )
     return {"turns": [turn.model_dump()]}
+
+
+def normalise_position(position: str, options: list[str]) -> str | None:
+    """The option `position` names, ignoring case and spacing, or None when it names none."""
+    wanted = " ".join(position.split()).casefold()
+    return next((o for o in options if " ".join(o.split()).casefold() == wanted), None)
 
 
 def judge_payload(state: DebateState) -> dict[str, Any]:
@@ -180,14 +201,17 @@ def vote(state: DebateState) -> DebateState:
         Ballot(t["debater"], t["position"], spec["weights"].get(t["debater"], 1.0) * t["confidence"])
         for t in final
     ]
+    # Ties break on the sorted options, so the order the options are listed in never
+    # decides a debate; the distribution is still shown in the listed order.
     result = tally(
         ballots,
         spec["voting"],
         quorum_size=spec["quorum"],
         threshold=spec["threshold"],
-        options=spec["options"],
+        options=sorted(spec["options"]),
     )
-    return {"vote": result.model_dump()}
+    shown = {o: result.distribution[o] for o in spec["options"] if o in result.distribution}
+    return {"vote": result.model_copy(update={"distribution": shown}).model_dump()}
 
 
 def ask_human(state: DebateState) -> DebateState:

@@ -3,14 +3,15 @@
 For conversations that move between desks. Each desk is a node that either
 answers or returns `Command(goto=desk, update=...)` carrying the conversation
 history and the reason, so the next desk starts with everything the last one
-knew. Handoffs are bounded (`max_handoffs`); past the bound, or to a desk that
-does not exist, control goes to the general desk, which always answers.
+knew. The caller names the desks and the agent behind each. Handoffs are bounded
+(`max_handoffs`); past the bound, or to a desk that does not exist, control goes
+to the fallback desk, which always answers.
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -19,9 +20,9 @@ from langgraph.types import Command, RetryPolicy
 from pydantic import BaseModel, Field
 
 from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.errors import UsageError
 
 __all__ = [
-    "DESKS",
     "DeskReply",
     "TRANSFER_PREFIX",
     "HandoffInput",
@@ -30,8 +31,6 @@ __all__ = [
     "recursion_limit",
     "reply_from_transfer",
 ]
-
-DESKS = ("triage", "billing", "technical", "general")
 
 
 class HandoffInput(BaseModel):
@@ -96,9 +95,11 @@ def desk_payload(desk: str, state: HandoffState) -> dict[str, Any]:
     }
 
 
-def desk_update(desk: str, state: HandoffState, reply: DeskReply) -> tuple[str, HandoffState]:
+def desk_update(
+    desk: str, state: HandoffState, reply: DeskReply, desks: Sequence[str], entry: str, fallback: str
+) -> tuple[str, HandoffState]:
     """Where control goes next (a desk, or END when answered) and what the desk adds to the state."""
-    if reply.action == "answer" or desk == "general":
+    if reply.action == "answer" or desk == fallback:
         answer = reply.answer or "A team member will follow up."
         turn = {"agent": desk, "content": answer}
         output = HandoffOutput(
@@ -108,9 +109,9 @@ def desk_update(desk: str, state: HandoffState, reply: DeskReply) -> tuple[str, 
             history=[*state.get("history", []), turn],
         )
         return END, {"result": output.model_dump(), "history": [turn]}
-    target = reply.to if reply.to in DESKS and reply.to != "triage" else "general"
+    target = reply.to if reply.to is not None and reply.to in desks and reply.to != entry else fallback
     if len(state.get("handoffs", [])) >= state["max_handoffs"]:
-        target = "general"
+        target = fallback
     transfer = Transfer(from_agent=desk, to_agent=target, reason=reply.reason)
     note = {"agent": desk, "content": f"handing off to {target}: {reply.reason}"}
     return target, {"handoffs": [transfer.model_dump()], "history": [note]}
@@ -119,10 +120,10 @@ def desk_update(desk: str, state: HandoffState, reply: DeskReply) -> tuple[str, 
 # -- nodes -------------------------------------------------------------------
 
 
-def _desk(name: str, agent: Agent[DeskReply]) -> Any:
+def _desk(name: str, agent: Agent[DeskReply], desks: Sequence[str], entry: str, fallback: str) -> Any:
     async def desk(state: HandoffState, runtime: Runtime[AgentContext]) -> Command[str]:
         reply = await call_agent(runtime.context, agent, desk_payload(name, state), label=name)
-        goto, update = desk_update(name, state, reply)
+        goto, update = desk_update(name, state, reply, desks, entry, fallback)
         return Command(goto=goto, update=update)
 
     desk.__name__ = name
@@ -134,26 +135,43 @@ def _desk(name: str, agent: Agent[DeskReply]) -> Any:
 
 def build_handoff(
     *,
-    desk: Agent[DeskReply],
+    desks: Mapping[str, Agent[DeskReply]],
+    entry: str | None = None,
+    fallback: str | None = None,
     checkpointer: Any = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """triage -> any desk -> ... (each desk answers or hands off via `Command`).
+    """entry -> any desk -> ... (each desk answers or hands off via `Command`).
 
     Args:
-        desk: The agent behind every desk, labelled with the desk's name: it answers
-            within the desk's speciality or hands off with a reason.
+        desks: Desk name -> the agent behind it (labelled with the desk's name; one
+            agent may staff several desks: it is told the desk as `speciality`). It
+            answers or hands off to another desk with a reason. List the desk names
+            in its instructions.
+        entry: The desk every conversation starts at (never handed back to); default: the first.
+        fallback: The desk that always answers: past `max_handoffs`, or for a handoff
+            to a desk that does not exist; default: the last.
         checkpointer: A LangGraph checkpointer; each handoff is saved with its context.
         retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
 
     Example:
         ```python
-        graph = build_handoff(desk=my_desk_agent)
+        graph = build_handoff(desks={"front": greeter, "sales": seller, "help": helper})
         ```
     """
-    graph = StateGraph(HandoffState, context_schema=AgentContext, input_schema=HandoffInput)
-    for name in DESKS:
-        others = tuple(d for d in DESKS if d not in (name, "triage"))
-        graph.add_node(name, _desk(name, desk), retry_policy=retry_policy, destinations=(*others, END))
-    graph.add_edge(START, "triage")
+    names = list(desks)
+    if len(names) < 2:
+        raise UsageError(
+            "build_handoff needs at least two desks: desks={'front': Agent(...), 'help': Agent(...)}"
+        )
+    first, last = entry or names[0], fallback or names[-1]
+    for role, name in (("entry", first), ("fallback", last)):
+        if name not in desks:
+            raise UsageError(f"{role} desk {name!r} is not one of the desks: {', '.join(names)}")
+    graph = StateGraph(HandoffState, context_schema=AgentContext)
+    for name, agent in desks.items():
+        others = tuple(d for d in names if d not in (name, first))
+        node = _desk(name, agent, names, first, last)
+        graph.add_node(name, node, retry_policy=retry_policy, destinations=(*others, END))
+    graph.add_edge(START, first)
     return graph.compile(checkpointer=checkpointer, name="handoff")

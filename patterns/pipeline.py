@@ -146,7 +146,7 @@ def build_pipeline(
             state, await call_agent(runtime.context, transformer, record_payload(state))
         )
 
-    graph = StateGraph(PipelineState, context_schema=AgentContext, input_schema=PipelineInput)
+    graph = StateGraph(PipelineState, context_schema=AgentContext)
     graph.add_node("extract", extract, retry_policy=retry_policy)
     graph.add_node("validate", validate, retry_policy=retry_policy)
     graph.add_node("transform", transform, retry_policy=retry_policy)

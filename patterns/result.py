@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from patterns.model.accounting import AgentUsage
+from patterns.usage import AgentUsage
 
 __all__ = ["RunResult", "StepRecord"]
 

@@ -1,13 +1,14 @@
-"""Conditional routing: a router agent classifies, a conditional edge picks the specialist.
+"""Conditional routing: a router agent classifies, a conditional edge picks the route's agent.
 
-For inputs that need different handling by kind (billing, technical, anything
-else). The route is an explicit, testable decision recorded in the output; a
-route the graph does not know falls back to the general desk.
+For inputs that need different handling by kind. The caller names the routes
+and the agent behind each; the route is an explicit, testable decision recorded
+in the output, and a route the graph does not know falls back to `default`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict, get_args
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -15,11 +16,9 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.errors import UsageError
 
-__all__ = ["SPECIALISTS", "Answer", "Classification", "RoutingInput", "RoutingOutput", "build_routing"]
-
-Route = Literal["billing", "technical", "general"]
-SPECIALISTS: tuple[Route, ...] = get_args(Route)
+__all__ = ["Answer", "Classification", "RoutingInput", "RoutingOutput", "build_routing"]
 
 
 class RoutingInput(BaseModel):
@@ -36,7 +35,7 @@ class Answer(BaseModel):
 
 
 class RoutingOutput(BaseModel):
-    route: Route
+    route: str
     confidence: float
     handled_by: str
     answer: str
@@ -56,16 +55,18 @@ def router_payload(state: RoutingState) -> dict[str, Any]:
     return {"message": state["message"]}
 
 
-def router_update(state: RoutingState, reply: Classification) -> RoutingState:
-    route = reply.route if reply.route in SPECIALISTS else "general"
+def router_update(
+    state: RoutingState, reply: Classification, routes: Sequence[str], default: str
+) -> RoutingState:
+    route = reply.route if reply.route in routes else default
     return {"route": route, "confidence": reply.confidence}
 
 
-def specialist_payload(speciality: Route, state: RoutingState) -> dict[str, Any]:
+def specialist_payload(speciality: str, state: RoutingState) -> dict[str, Any]:
     return {"speciality": speciality, "message": state["message"]}
 
 
-def specialist_update(speciality: Route, state: RoutingState, reply: Answer) -> RoutingState:
+def specialist_update(speciality: str, state: RoutingState, reply: Answer) -> RoutingState:
     output = RoutingOutput(
         route=speciality, confidence=state["confidence"], handled_by=speciality, answer=reply.answer
     )
@@ -75,7 +76,7 @@ def specialist_update(speciality: Route, state: RoutingState, reply: Answer) -> 
 # -- nodes -------------------------------------------------------------------
 
 
-def _specialist(speciality: Route, agent: Agent[Answer]) -> Any:
+def _specialist(speciality: str, agent: Agent[Answer]) -> Any:
     async def answer(state: RoutingState, runtime: Runtime[AgentContext]) -> RoutingState:
         payload = specialist_payload(speciality, state)
         reply = await call_agent(runtime.context, agent, payload, label=speciality)
@@ -98,32 +99,48 @@ def pick_specialist(state: RoutingState) -> str:
 def build_routing(
     *,
     router: Agent[Classification],
-    specialist: Agent[Answer],
+    routes: Mapping[str, Agent[Answer]],
+    default: str | None = None,
     checkpointer: Any = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """classify -> (billing | technical | general).
+    """classify -> one of `routes` (its agent answers, labelled with the route's name).
 
     Args:
-        router: Classifies the message into a route; an unknown route goes to general.
-        specialist: Answers within a speciality, labelled with the route's name.
+        router: Classifies the message; its `route` must name one of `routes`. Tell
+            it the route names in its instructions.
+        routes: Route name -> the agent that answers on that route (one agent may
+            serve several routes: it is told the route as `speciality`).
+        default: Where a route the graph does not know goes; default: the last route.
         checkpointer: A LangGraph checkpointer.
         retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
 
     Example:
         ```python
-        graph = build_routing(router=my_router, specialist=my_specialist)
+        graph = build_routing(router=triager, routes={"sales": seller, "support": helper}, default="support")
         ```
     """
+    names = list(routes)
+    if not names:
+        raise UsageError("build_routing needs at least one route: routes={'name': Agent(...)}")
+    bad = [n for n in names if n in ("classify", START, END) or not n.replace("_", "").isalnum()]
+    if bad:
+        raise UsageError(
+            f"route names must be identifiers other than 'classify': {', '.join(map(repr, bad))}"
+        )
+    fallback = names[-1] if default is None else default
+    if fallback not in routes:
+        raise UsageError(f"default route {fallback!r} is not one of the routes: {', '.join(names)}")
 
     async def classify(state: RoutingState, runtime: Runtime[AgentContext]) -> RoutingState:
-        return router_update(state, await call_agent(runtime.context, router, router_payload(state)))
+        reply = await call_agent(runtime.context, router, router_payload(state))
+        return router_update(state, reply, names, fallback)
 
-    graph = StateGraph(RoutingState, context_schema=AgentContext, input_schema=RoutingInput)
+    graph = StateGraph(RoutingState, context_schema=AgentContext)
     graph.add_node("classify", classify, retry_policy=retry_policy)
-    for speciality in get_args(Route):
-        graph.add_node(speciality, _specialist(speciality, specialist), retry_policy=retry_policy)
-        graph.add_edge(speciality, END)
+    for name, agent in routes.items():
+        graph.add_node(name, _specialist(name, agent), retry_policy=retry_policy)
+        graph.add_edge(name, END)
     graph.add_edge(START, "classify")
-    graph.add_conditional_edges("classify", pick_specialist, list(SPECIALISTS))
+    graph.add_conditional_edges("classify", pick_specialist, names)
     return graph.compile(checkpointer=checkpointer, name="routing")

@@ -37,10 +37,10 @@ from patterns import (
 from patterns.agents import AgentContext, PatternGraph
 from patterns.checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
 from patterns.errors import UsageError
-from patterns.model.accounting import UsageLedger
 from patterns.resilient import AgentPolicies
 from patterns.result import RunResult, StepRecord
 from patterns.samples import SAMPLES
+from patterns.usage import UsageLedger
 
 __all__ = ["PATTERNS", "PatternSpec", "Durability", "StepEvent", "arun", "validate_input"]
 

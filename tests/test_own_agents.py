@@ -33,6 +33,7 @@ from patterns import (
 )
 from patterns.agents import PatternGraph
 from patterns.debate import Position, Ruling
+from patterns.errors import MalformedOutput
 from patterns.handoff import DeskReply
 from patterns.map_reduce import MapReduceOutput, MapReply, combine_partials
 from patterns.model.brain import NoResponder
@@ -201,7 +202,8 @@ def _routing() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Pay
         },
         "expert": lambda p: {"answer": f"[{p['speciality']}] we are on it"},
     }
-    return build_routing(router=triager, specialist=expert), {"message": "an error at login"}, responders
+    graph = build_routing(router=triager, routes={"technical": expert, "general": expert})
+    return graph, {"message": "an error at login"}, responders
 
 
 def _handoff() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
@@ -217,7 +219,8 @@ def _handoff() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Pay
             "answer": f"{p['speciality']} will refund you",
         }
 
-    return build_handoff(desk=concierge), {"message": "refund please", "max_handoffs": 2}, {"concierge": desk}
+    graph = build_handoff(desks=dict.fromkeys(("triage", "billing", "general"), concierge))
+    return graph, {"message": "refund please", "max_handoffs": 2}, {"concierge": desk}
 
 
 BUILDERS = {
@@ -353,3 +356,135 @@ def test_a_malformed_agent_is_a_usage_error_saying_what_to_pass(kwargs: dict[str
 async def test_call_agent_refuses_a_role_string_with_a_usage_error() -> None:
     with pytest.raises(UsageError, match=r"call_agent needs an Agent\(name, instructions, output=Model\)"):
         await call_agent(ScriptedChatModel(), "router", {})  # type: ignore[arg-type]
+
+
+def _split_debate(
+    options: list[str], answers: Callable[[Payload, int], str]
+) -> tuple[PatternGraph, Payload, ScriptedBrain]:
+    """Four debaters split 2-2 between x and y, decided by plurality: the tie-break decides."""
+    calls: dict[str, int] = {}
+
+    def argue(p: Payload) -> Payload:
+        key = p["evidence"][0]["claim"]
+        calls[key] = calls.get(key, 0) + 1
+        return {"position": answers(p, calls[key]), "confidence": 1.0, "argument": "because"}
+
+    brain = ScriptedBrain(responders={"panelist": argue})
+    panelist = Agent("panelist", "Pick an option. Keys: position, confidence, argument.", output=Position)
+    chair = Agent("chair", "Decide. Keys: decision, rationale.", output=Ruling)
+    evidence = [{"claim": f"c{i}", "supports": "x" if i % 2 == 0 else "y", "weight": 1.0} for i in range(4)]
+    task = {
+        "question": "x or y?",
+        "options": options,
+        "debaters": 4,
+        "rounds": 1,
+        "voting": "majority",
+        "quorum": None,
+        "threshold": 0.5,
+        "weights": {},
+        "arbitration": "plurality",
+        "evidence": evidence,
+    }
+    return build_debate(debater=panelist, judge=chair), {"task": task}, brain
+
+
+async def test_a_split_debate_does_not_depend_on_the_order_of_the_options() -> None:
+    decisions = []
+    for options in (["x", "y"], ["y", "x"]):
+        graph, data, brain = _split_debate(options, lambda p, _n: str(p["evidence"][0]["supports"]))
+        state = await graph.ainvoke(data, context=AgentContext(model=ScriptedChatModel(brain=brain)))
+        assert state["result"]["vote"]["distribution"] == {o: 2.0 for o in options}  # shown as listed
+        decisions.append((state["result"]["decision"], state["result"]["decided_by"]))
+    assert decisions == [("x", "plurality"), ("x", "plurality")]
+
+
+async def test_an_off_list_position_is_asked_again_not_counted_for_the_first_option() -> None:
+    # Each debater first answers "Z" (no option), then, asked again, its evidence's side in upper case.
+    graph, data, brain = _split_debate(
+        ["y", "x"], lambda p, n: "Z" if n == 1 else f" {p['evidence'][0]['supports'].upper()} "
+    )
+    state = await graph.ainvoke(data, context=AgentContext(model=ScriptedChatModel(brain=brain)))
+    assert state["result"]["vote"]["distribution"] == {"y": 2.0, "x": 2.0}
+    assert [t["position"] for t in state["result"]["transcript"]] == ["x", "y", "x", "y"]
+    assert brain.ledger.snapshot()["debater_1"].calls == 2  # asked twice: once off-list, once on
+
+
+async def test_a_debater_that_never_names_an_option_fails_the_run_naming_it() -> None:
+    graph, data, brain = _split_debate(["x", "y"], lambda _p, _n: "maybe")
+    with pytest.raises(
+        MalformedOutput, match=r"debater 'debater_\d' took position 'maybe', which is none of the options"
+    ):
+        await graph.ainvoke(data, context=AgentContext(model=ScriptedChatModel(brain=brain)))
+
+
+async def test_routing_reaches_the_callers_own_routes_and_falls_back_to_the_default() -> None:
+    triager = Agent(
+        "triager", "Classify: sales, refunds or other. Keys: route, confidence.", output=Classification
+    )
+    seller = Agent("seller", "Sell. Keys: answer.", output=Answer)
+    helper = Agent("helper", "Help. Keys: answer.", output=Answer)
+    words = {"buy": "sales", "refund": "refunds"}
+    brain = ScriptedBrain(
+        responders={
+            "triager": lambda p: {
+                "route": next((r for w, r in words.items() if w in p["message"]), "legal"),
+                "confidence": 1.0,
+            },
+            "seller": lambda p: {"answer": f"seller on {p['speciality']}"},
+            "helper": lambda p: {"answer": f"helper on {p['speciality']}"},
+        }
+    )
+    graph = build_routing(
+        router=triager, routes={"sales": seller, "refunds": helper, "other": helper}, default="other"
+    )
+    context = AgentContext(model=ScriptedChatModel(brain=brain))
+    handled = [
+        (state["result"]["route"], state["result"]["answer"])
+        for state in [
+            await graph.ainvoke({"message": m}, context=context) for m in ("buy 3", "refund me", "sue you")
+        ]
+    ]
+    assert handled == [
+        ("sales", "seller on sales"),
+        ("refunds", "helper on refunds"),
+        ("other", "helper on other"),
+    ]
+
+
+def test_routing_refuses_a_default_that_is_not_a_route() -> None:
+    agent = Agent("a", "x", output=Answer)
+    with pytest.raises(UsageError, match=r"default route 'general' is not one of the routes: sales"):
+        build_routing(
+            router=Agent("r", "x", output=Classification), routes={"sales": agent}, default="general"
+        )
+
+
+async def test_handoff_moves_between_the_callers_own_desks() -> None:
+    def desk(p: Payload) -> Payload:
+        if p["speciality"] == "front":
+            return {"action": "handoff", "to": "sales", "reason": "wants to buy", "answer": None}
+        if p["speciality"] == "sales":
+            return {"action": "handoff", "to": "nowhere", "reason": "not ours", "answer": None}
+        return {"action": "answer", "to": None, "reason": "last stop", "answer": "help answered"}
+
+    staff = Agent(
+        "staff",
+        "Answer or hand off to front, sales or help. Keys: action, to, reason, answer.",
+        output=DeskReply,
+    )
+    graph = build_handoff(
+        desks={"front": staff, "sales": staff, "help": staff}, entry="front", fallback="help"
+    )
+    brain = ScriptedBrain(responders={"staff": desk})
+    state = await graph.ainvoke(
+        {"message": "a price?", "max_handoffs": 3}, context=AgentContext(model=ScriptedChatModel(brain=brain))
+    )
+    hops = [(h["from_agent"], h["to_agent"]) for h in state["result"]["handoffs"]]
+    assert hops == [("front", "sales"), ("sales", "help")]  # an unknown target goes to the fallback
+    assert state["result"]["handled_by"] == "help"
+
+
+def test_handoff_refuses_an_entry_that_is_not_a_desk() -> None:
+    staff = Agent("staff", "x", output=DeskReply)
+    with pytest.raises(UsageError, match=r"entry desk 'triage' is not one of the desks: a, b"):
+        build_handoff(desks={"a": staff, "b": staff}, entry="triage")

@@ -190,7 +190,7 @@ async def test_order_saga_failing_at_payment_compensates_inventory_then_order() 
 async def test_cache_and_coalescing_ask_the_model_once() -> None:
     model = _Fake(prompts=[])
     policies = AgentPolicies(cache=MemoryCache(), coalescer=Coalescer())
-    ask = functools.partial(call_agent, model, "router", {"message": "same"}, _Ok, policies=policies)
+    ask = functools.partial(call_agent, model, _ROUTER, {"message": "same"}, policies=policies)
     first, second = await asyncio.gather(ask(), ask())  # concurrent: coalesced
     third = await ask()  # later: cached
     assert first == second == third == _Ok(ok=True)

@@ -30,7 +30,11 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import UsageError
-from patterns.presets import AGENTS  # the presets run by role name until the adapters take declared flows
+from patterns.presets import (  # the presets run by role name until the adapters take declared flows
+    AGENTS,
+    SUPPORT_DESKS,
+    SUPPORT_ROUTES,
+)
 
 __all__ = ["Context", "build_team", "quiet_agent_errors"]
 
@@ -374,10 +378,10 @@ def _human(ctx: Context) -> UserProxyAgent:
 def _routing(ctx: Context) -> Team:
     async def classify(_: Sequence[BaseChatMessage]) -> Outcome:
         reply = await ctx.ask("router", RT.router_payload(ctx.state), RT.Classification)
-        ctx.apply(RT.router_update(ctx.state, reply))
+        ctx.apply(RT.router_update(ctx.state, reply, SUPPORT_ROUTES, "general"))
         return Outcome(_json(reply), next=RT.pick_specialist(ctx.state))
 
-    def specialist(speciality: RT.Route) -> Turn:
+    def specialist(speciality: str) -> Turn:
         async def answer(_: Sequence[BaseChatMessage]) -> Outcome:
             payload = RT.specialist_payload(speciality, ctx.state)
             reply = await ctx.ask("specialist", payload, RT.Answer, name=speciality)
@@ -387,7 +391,7 @@ def _routing(ctx: Context) -> Team:
         return answer
 
     router = TurnAgent(ctx, "classify", classify)
-    desks = [TurnAgent(ctx, s, specialist(s)) for s in RT.SPECIALISTS]
+    desks = [TurnAgent(ctx, s, specialist(s)) for s in SUPPORT_ROUTES]
     return _graph([router, *desks], [(router, d, d.name) for d in desks])
 
 
@@ -398,13 +402,13 @@ def _handoff(ctx: Context) -> Team:
     use_tools = bool(ctx.options.get("handoff_tools", True))
 
     def desk(name: str) -> Turn:
-        others = tuple(d for d in H.DESKS if d not in (name, "triage"))
+        others = tuple(d for d in SUPPORT_DESKS if d not in (name, "triage"))
         tools = [Handoff(target=o).handoff_tool for o in others] if use_tools else []
 
         async def turn(_: Sequence[BaseChatMessage]) -> Outcome:
             result = await ctx.complete("support", H.desk_payload(name, ctx.state), name=name, tools=tools)
             reply = _desk_reply(result, name)
-            goto, update = H.desk_update(name, ctx.state, reply)
+            goto, update = H.desk_update(name, ctx.state, reply, SUPPORT_DESKS, "triage", "general")
             ctx.apply(update)
             if goto == END:
                 return Outcome(ctx.state["result"]["answer"])
@@ -412,7 +416,7 @@ def _handoff(ctx: Context) -> Team:
 
         return turn
 
-    desks: list[ChatAgent] = [TurnAgent(ctx, name, desk(name)) for name in H.DESKS]
+    desks: list[ChatAgent] = [TurnAgent(ctx, name, desk(name)) for name in SUPPORT_DESKS]
     bound = H.recursion_limit(int(ctx.state["max_handoffs"]))
     return Swarm(desks, termination_condition=TextMessageTermination(), max_turns=bound)
 

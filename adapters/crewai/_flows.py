@@ -27,7 +27,11 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import MalformedOutput, ModelError, UsageError
-from patterns.presets import AGENTS  # the presets run by role name until the adapters take declared flows
+from patterns.presets import (  # the presets run by role name until the adapters take declared flows
+    AGENTS,
+    SUPPORT_DESKS,
+    SUPPORT_ROUTES,
+)
 
 __all__ = ["RESUMABLE", "Context", "FlowData", "build_flow"]
 
@@ -465,16 +469,16 @@ def _routing(ctx: Context) -> FlowClass:
     async def classify(self: Flow[FlowData]) -> None:
         with ctx.step("classify"):
             reply = await ctx.ask("router", RT.router_payload(ctx.state), RT.Classification)
-            ctx.apply(RT.router_update(ctx.state, reply))
+            ctx.apply(RT.router_update(ctx.state, reply, SUPPORT_ROUTES, "general"))
 
-    @router(classify, emit=[_to(s) for s in RT.SPECIALISTS])
+    @router(classify, emit=[_to(s) for s in SUPPORT_ROUTES])
     def route(self: Flow[FlowData]) -> str:
         return _to(RT.pick_specialist(ctx.state))
 
     methods: dict[str, Any] = {"classify": classify, "route": route}
-    for speciality in RT.SPECIALISTS:
+    for speciality in SUPPORT_ROUTES:
 
-        async def answer(self: Flow[FlowData], speciality: RT.Route = speciality) -> None:
+        async def answer(self: Flow[FlowData], speciality: str = speciality) -> None:
             with ctx.step(speciality):
                 payload = RT.specialist_payload(speciality, ctx.state)
                 reply = await ctx.ask("specialist", payload, RT.Answer, name=speciality)
@@ -489,19 +493,19 @@ def _routing(ctx: Context) -> FlowClass:
 
 def _handoff(ctx: Context) -> FlowClass:
     methods: dict[str, Any] = {}
-    for desk in H.DESKS:
+    for desk in SUPPORT_DESKS:
 
         async def turn(self: Flow[FlowData], desk: str = desk) -> None:
             with ctx.step(desk):
                 reply = await ctx.ask("support", H.desk_payload(desk, ctx.state), H.DeskReply, name=desk)
-                goto, update = H.desk_update(desk, ctx.state, reply)
+                goto, update = H.desk_update(desk, ctx.state, reply, SUPPORT_DESKS, "triage", "general")
                 ctx.apply(update)
                 self.state.goto = goto
 
         trigger = start() if desk == "triage" else listen(_to(desk))
         methods[desk] = trigger(_named(desk, _no_trigger(turn)))
 
-    @router(or_(*methods), emit=[*(_to(d) for d in H.DESKS if d != "triage"), "answered"])
+    @router(or_(*methods), emit=[*(_to(d) for d in SUPPORT_DESKS if d != "triage"), "answered"])
     def hand_off(self: Flow[FlowData]) -> str:
         return "answered" if self.state.goto == END else _to(self.state.goto)
 

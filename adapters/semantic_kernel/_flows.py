@@ -32,6 +32,7 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import UsageError
+from patterns.presets import SUPPORT_DESKS, SUPPORT_ROUTES
 
 __all__ = ["Orchestration", "build"]
 
@@ -232,10 +233,10 @@ def _arbitrator(ctx: Context) -> Callable[[str], Any]:
 def _routing(ctx: Context) -> Orchestration:
     async def classify(turn: Turn) -> str:
         reply = await ctx.ask(turn, "router", RT.router_payload(ctx.state), RT.Classification)
-        ctx.apply(RT.router_update(ctx.state, reply))
+        ctx.apply(RT.router_update(ctx.state, reply, SUPPORT_ROUTES, "general"))
         return reply.model_dump_json()
 
-    def specialist(speciality: RT.Route) -> TurnFn:
+    def specialist(speciality: str) -> TurnFn:
         async def answer(turn: Turn) -> str:
             payload = RT.specialist_payload(speciality, ctx.state)
             reply = await ctx.ask(turn, "specialist", payload, RT.Answer, name=speciality)
@@ -247,7 +248,7 @@ def _routing(ctx: Context) -> Orchestration:
     members: list[Agent] = [
         TurnAgent(ctx, "classify", classify, description="classifies the customer message")
     ]
-    members += [TurnAgent(ctx, s, specialist(s), description=f"the {s} desk") for s in RT.SPECIALISTS]
+    members += [TurnAgent(ctx, s, specialist(s), description=f"the {s} desk") for s in SUPPORT_ROUTES]
     return GroupChatOrchestration(members=members, manager=RoutingManager(ctx))
 
 
@@ -257,8 +258,8 @@ def _routing(ctx: Context) -> Orchestration:
 def _handoff(ctx: Context) -> Orchestration:
     use_tools = bool(ctx.options.get("handoff_tools", True))
     handoffs = OrchestrationHandoffs()
-    for source in H.DESKS:
-        targets = [d for d in H.DESKS if d not in (source, "triage")]
+    for source in SUPPORT_DESKS:
+        targets = [d for d in SUPPORT_DESKS if d not in (source, "triage")]
         handoffs.add_many(source, {t: f"Transfer the customer to the {t} desk." for t in targets})
 
     def desk(name: str) -> TurnFn:
@@ -271,7 +272,9 @@ def _handoff(ctx: Context) -> Orchestration:
             reply = await ctx.complete(
                 turn, "support", H.desk_payload(name, ctx.state), name=name, tools=tools
             )
-            goto, update = H.desk_update(name, ctx.state, _desk_reply(reply, name))
+            goto, update = H.desk_update(
+                name, ctx.state, _desk_reply(reply, name), SUPPORT_DESKS, "triage", "general"
+            )
             ctx.apply(update)
             # SK's own Handoff functions move control: the actor's handoff target, or the end of the task.
             if goto == END:
@@ -292,7 +295,7 @@ def _handoff(ctx: Context) -> Orchestration:
         return handle
 
     members: list[Agent] = [
-        TurnAgent(ctx, name, desk(name), description=f"the {name} desk") for name in H.DESKS
+        TurnAgent(ctx, name, desk(name), description=f"the {name} desk") for name in SUPPORT_DESKS
     ]
     return HandoffOrchestration(members=members, handoffs=handoffs)
 

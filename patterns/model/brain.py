@@ -21,9 +21,9 @@ from pydantic import BaseModel
 
 from patterns import prompts
 from patterns.errors import ModelTimeout, PermanentModelError, RateLimited, ServerError
-from patterns.model.accounting import UsageLedger
 from patterns.model.faults import Fault, FaultInjector, FaultPolicy, LatencyPolicy
 from patterns.model.tokens import count_message_tokens, count_tokens
+from patterns.usage import UsageLedger
 
 __all__ = ["NoResponder", "Plan", "Reply", "Responder", "ScriptedBrain", "ToolCall"]
 

@@ -32,6 +32,8 @@ from patterns.scatter_gather import Merged, SourceFindings, build_scatter_gather
 __all__ = [
     "AGENTS",
     "RESPONDERS",
+    "SUPPORT_DESKS",
+    "SUPPORT_ROUTES",
     "council_debate",
     "invoice_pipeline",
     "product_refinement",
@@ -137,6 +139,10 @@ SUPPORT = Agent(
     output=DeskReply,
 )
 
+#: The support presets' routes (routing) and desks (handoff, entered at triage).
+SUPPORT_ROUTES = ("billing", "technical", "general")
+SUPPORT_DESKS = ("triage", *SUPPORT_ROUTES)
+
 #: Every preset agent by name (what the framework adapters run the presets with).
 AGENTS: dict[str, Agent[Any]] = {
     agent.name: agent
@@ -199,7 +205,11 @@ def support_routing(
 ) -> PatternGraph:
     """Classify a customer message, route it to the billing, technical or general specialist."""
     return build_routing(
-        router=ROUTER, specialist=SPECIALIST, checkpointer=checkpointer, retry_policy=retry_policy
+        router=ROUTER,
+        routes=dict.fromkeys(SUPPORT_ROUTES, SPECIALIST),
+        default="general",
+        checkpointer=checkpointer,
+        retry_policy=retry_policy,
     )
 
 
@@ -207,4 +217,10 @@ def support_handoff(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """Support desks hand a conversation to each other with full context."""
-    return build_handoff(desk=SUPPORT, checkpointer=checkpointer, retry_policy=retry_policy)
+    return build_handoff(
+        desks=dict.fromkeys(SUPPORT_DESKS, SUPPORT),
+        entry="triage",
+        fallback="general",
+        checkpointer=checkpointer,
+        retry_policy=retry_policy,
+    )

@@ -25,8 +25,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 from patterns import DEFAULT_RETRY, AgentContext, call_agent
 from patterns.coordination import CapabilityRegistry, HandoffMessage, HandoffProtocol, Receiver, parse_handoff
-from patterns.presets import ROUTER, SPECIALIST
-from patterns.routing import SPECIALISTS
+from patterns.presets import ROUTER, SPECIALIST, SUPPORT_ROUTES
 
 from desks import GENERAL
 
@@ -68,7 +67,7 @@ class SupportState(TypedDict, total=False):
 async def classify(state: SupportState, runtime: Runtime[SupportContext]) -> SupportState:
     """The routing pattern's router agent; a route it does not know goes to the general desk."""
     reply = await call_agent(runtime.context.model, ROUTER, {"message": state["message"]})
-    route = reply.route if reply.route in SPECIALISTS else GENERAL
+    route = reply.route if reply.route in SUPPORT_ROUTES else GENERAL
     return {"route": route, "confidence": reply.confidence}
 
 

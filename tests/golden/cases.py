@@ -19,6 +19,18 @@ _INVOICE_BAD_TOTAL = (
     "- Stapler x 2 @ 10.00\nTotal: 99.00 USD\n"
 )
 
+#: A debate the evidence cannot decide: one claim each, equal weights.
+_SPLIT: dict[str, Any] = {
+    "question": "Which queue should the billing service use?",
+    "options": ["kafka", "rabbitmq"],
+    "evidence": [
+        {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
+        {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
+    ],
+    "debaters": 2,
+    "voting": "majority",
+}
+
 CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
     "pipeline": ("pipeline", None),
     "pipeline-rejected": ("pipeline", {"document": _INVOICE_BAD_TOTAL}),
@@ -36,44 +48,10 @@ CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
     ),
     "refinement": ("refinement", None),
     "debate": ("debate", None),
-    "debate-split-human": (
-        "debate",
-        {
-            "question": "Which queue should the billing service use?",
-            "options": ["kafka", "rabbitmq"],
-            "evidence": [
-                {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-                {
-                    "claim": "RabbitMQ routes messages flexibly per consumer",
-                    "supports": "rabbitmq",
-                    "weight": 1,
-                },
-            ],
-            "debaters": 2,
-            "rounds": 1,
-            "voting": "majority",
-            "arbitration": "human",
-        },
-    ),
+    "debate-split-human": ("debate", _SPLIT | {"rounds": 1, "arbitration": "human"}),
     "debate-split-judge-weighted": (
         "debate",
-        {
-            "question": "Which queue should the billing service use?",
-            "options": ["kafka", "rabbitmq"],
-            "evidence": [
-                {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-                {
-                    "claim": "RabbitMQ routes messages flexibly per consumer",
-                    "supports": "rabbitmq",
-                    "weight": 1,
-                },
-            ],
-            "debaters": 2,
-            "rounds": 2,
-            "voting": "weighted",
-            "weights": {"debater_1": 2.0},
-            "arbitration": "judge",
-        },
+        _SPLIT | {"rounds": 2, "voting": "weighted", "weights": {"debater_1": 2.0}, "arbitration": "judge"},
     ),
     "routing": ("routing", None),
     "routing-technical": ("routing", {"message": "The app crashes with an error when I log in."}),

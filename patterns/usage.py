@@ -1,4 +1,4 @@
-"""Per-agent accounting of model calls and tokens."""
+"""Per-agent accounting of model calls and tokens: the runner, the adapters and the scripted model share it."""
 
 from __future__ import annotations
 
