@@ -1,14 +1,19 @@
-"""Scatter-gather: one question fanned out to N source agents, merged by an aggregator.
+"""Scatter-gather: one input fanned out to N agents in parallel, then gathered.
 
-For research over independent sources. Each source runs as its own `Send`
-branch, in parallel, with its own retries; a source that still fails is
-recorded by the node's error handler instead of failing the flow. The flow
-succeeds while at least `quorum` sources answered, and reports which did not.
+Two shapes, one builder. One agent over the input's items (`researcher=` over
+`sources`, merged by `aggregator=`): research over independent sources. Or N
+different agents on the same input (`workers=[...]`, a panel of experts, each
+with its own instructions and model), gathered by `merge=` (a function, an
+agent, or None for each worker's answer by name). Each branch is its own `Send`,
+in parallel, with its own retries; a branch that still fails is recorded by the
+node's error handler instead of failing the flow. The flow succeeds while at
+least `quorum` branches answered, and reports which did not.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.errors import NodeError
@@ -18,7 +23,7 @@ from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel, Field, model_validator
 
 from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
-from patterns.errors import OrchError
+from patterns.errors import OrchError, UsageError
 
 __all__ = [
     "Merged",
@@ -180,26 +185,71 @@ def scatter(state: ScatterGatherState) -> list[Send]:
 # -- builder -----------------------------------------------------------------
 
 
+class PanelOutput(BaseModel):
+    """What a panel of workers gives: each answer by worker name, the failures, and the merge."""
+
+    answers: dict[str, dict[str, Any]]
+    failed: list[SourceFailure]
+    quorum: int
+    merged: dict[str, Any] | None = None
+
+
+class PanelState(TypedDict, total=False):
+    input: dict[str, Any]
+    answers: Annotated[list[dict[str, Any]], operator.add]
+    failures: Annotated[list[dict[str, Any]], operator.add]
+    result: dict[str, Any]
+
+
+class PanelTask(TypedDict):
+    input: dict[str, Any]
+    worker: str
+
+
+#: How a panel's answers are gathered: a function of the answers by worker name, or an agent.
+Merge = Callable[[dict[str, dict[str, Any]]], dict[str, Any]] | Agent[Any] | None
+
+
 def build_scatter_gather(
     *,
-    researcher: Agent[SourceFindings],
-    aggregator: Agent[Merged],
+    researcher: Agent[SourceFindings] | None = None,
+    aggregator: Agent[Merged] | None = None,
+    workers: Sequence[Agent[Any]] | None = None,
+    merge: Merge = None,
+    quorum: int | None = None,
     checkpointer: Any = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """START -> research x N (parallel, one per source) -> aggregate.
+    """START -> one agent per source, or every worker, in parallel -> gather.
 
     Args:
-        researcher: Asked once per source of the input, labelled with the source's name.
+        researcher: Asked once per source of the input (`ScatterGatherInput`),
+            labelled with the source's name. With `aggregator`; not with `workers`.
         aggregator: Merges the findings of the sources that answered.
-        checkpointer: A LangGraph checkpointer; each source's findings are saved as they arrive.
+        workers: A panel: each agent is asked the same input (`{"input": {...}}`)
+            with its own instructions and model; their names must differ.
+        merge: For a panel: `fn(answers by worker name) -> dict`, or an agent asked
+            with `{"input", "answers"}`; None returns the answers as they are.
+        quorum: For a panel: answers needed (default: a majority of the workers);
+            fewer is `QuorumNotMet`, naming every failed worker.
+        checkpointer: A LangGraph checkpointer; each branch is saved as it finishes.
         retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
 
     Example:
         ```python
-        graph = build_scatter_gather(researcher=my_researcher, aggregator=my_aggregator)
+        graph = build_scatter_gather(workers=[economist, engineer, lawyer], merge=None)
+        state = await graph.ainvoke({"input": {"question": "Should we build or buy?"}}, context=context)
+        state["result"]["answers"]["lawyer"]
         ```
     """
+    if workers is not None:
+        if researcher is not None or aggregator is not None:
+            raise UsageError(
+                "build_scatter_gather takes workers=[...] or researcher= and aggregator=, not both"
+            )
+        return _build_panel(list(workers), merge, quorum, checkpointer, retry_policy)
+    if researcher is None or aggregator is None:
+        raise UsageError("build_scatter_gather needs workers=[Agent, ...], or researcher= and aggregator=")
 
     async def research(state: ResearchTask, runtime: Runtime[AgentContext]) -> ScatterGatherState:
         label = state["source"]["name"]
@@ -222,4 +272,62 @@ def build_scatter_gather(
     graph.add_conditional_edges(START, scatter, ["research"])
     graph.add_edge("research", "aggregate")
     graph.add_edge("aggregate", END)
+    return graph.compile(checkpointer=checkpointer, name="scatter_gather")
+
+
+def _build_panel(
+    workers: list[Agent[Any]],
+    merge: Merge,
+    quorum: int | None,
+    checkpointer: Any,
+    retry_policy: RetryPolicy | None,
+) -> PatternGraph:
+    """START -> ask x workers (parallel) -> gather: the panel shape of `build_scatter_gather`."""
+    by_name = {w.name: w for w in workers}
+    if not workers or len(by_name) != len(workers):
+        raise UsageError("workers must be one or more agents with different names")
+    need = quorum or len(workers) // 2 + 1
+    if not 1 <= need <= len(workers):
+        raise UsageError(f"quorum {need} must be between 1 and the number of workers ({len(workers)})")
+
+    async def ask(state: PanelTask, runtime: Runtime[AgentContext]) -> PanelState:
+        reply = await call_agent(runtime.context, by_name[state["worker"]], state["input"])
+        return {"answers": [{"worker": state["worker"], "answer": reply.model_dump(mode="json")}]}
+
+    def record_failure(task: PanelTask, error: NodeError) -> Command[Literal["gather"]]:
+        failure = {"source": task["worker"], "error": f"{type(error.error).__name__}: {error.error}"}
+        return Command(goto="gather", update={"failures": [failure]})
+
+    async def gather(state: PanelState, runtime: Runtime[AgentContext]) -> PanelState:
+        answers = {
+            a["worker"]: a["answer"] for a in sorted(state.get("answers", []), key=lambda a: a["worker"])
+        }
+        failures = _sorted(state.get("failures", []))
+        if len(answers) < need:
+            failed = "; ".join(f"{f['source']} ({f['error']})" for f in failures)
+            raise QuorumNotMet(
+                f"{len(answers)} of {len(workers)} workers answered, quorum is {need}; failed: {failed}"
+            )
+        merged: dict[str, Any] | None = None
+        if isinstance(merge, Agent):
+            reply = await call_agent(runtime.context, merge, {"input": state["input"], "answers": answers})
+            merged = reply.model_dump(mode="json")
+        elif merge is not None:
+            merged = merge(answers)
+        output = PanelOutput(
+            answers=answers, failed=[SourceFailure(**f) for f in failures], quorum=need, merged=merged
+        )
+        return {"result": output.model_dump(mode="json")}
+
+    def fan_out(state: PanelState) -> list[Send]:
+        return [Send("ask", {"input": state["input"], "worker": name}) for name in by_name]
+
+    graph = StateGraph(PanelState, context_schema=AgentContext)
+    graph.add_node(
+        "ask", ask, input_schema=PanelTask, retry_policy=retry_policy, error_handler=record_failure
+    )
+    graph.add_node("gather", gather, retry_policy=retry_policy)
+    graph.add_conditional_edges(START, fan_out, ["ask"])
+    graph.add_edge("ask", "gather")
+    graph.add_edge("gather", END)
     return graph.compile(checkpointer=checkpointer, name="scatter_gather")

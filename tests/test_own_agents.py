@@ -15,10 +15,12 @@ import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from langgraph.checkpoint.memory import InMemorySaver
+from pydantic import BaseModel
 
 from patterns import (
     Agent,
     AgentContext,
+    FaultPolicy,
     ScriptedBrain,
     ScriptedChatModel,
     UsageError,
@@ -41,7 +43,7 @@ from patterns.model.server import MODEL_ID, running_server
 from patterns.pipeline import Extracted, Record, Validation
 from patterns.refinement import Critique, Draft
 from patterns.routing import Answer, Classification
-from patterns.scatter_gather import Merged, SourceFindings
+from patterns.scatter_gather import Merged, QuorumNotMet, SourceFindings
 
 Payload = dict[str, Any]
 
@@ -488,3 +490,94 @@ def test_handoff_refuses_an_entry_that_is_not_a_desk() -> None:
     staff = Agent("staff", "x", output=DeskReply)
     with pytest.raises(UsageError, match=r"entry desk 'triage' is not one of the desks: a, b"):
         build_handoff(desks={"a": staff, "b": staff}, entry="triage")
+
+
+class Opinion(BaseModel):
+    verdict: str
+    why: str
+
+
+class Summary(BaseModel):
+    verdicts: dict[str, str]
+
+
+def _panel_brain(*, down: frozenset[str] = frozenset()) -> ScriptedBrain:
+    def opinion(name: str, verdict: str) -> Callable[[Payload], Payload]:
+        return lambda p: {"verdict": verdict, "why": f"{name} read {p['question']!r}"}
+
+    return ScriptedBrain(
+        responders={
+            "economist": opinion("economist", "buy"),
+            "engineer": opinion("engineer", "build"),
+            "lawyer": opinion("lawyer", "buy"),
+            "chair": lambda p: {"verdicts": {n: a["verdict"] for n, a in p["answers"].items()}},
+        },
+        faults=FaultPolicy(down_agents=down),
+    )
+
+
+PANEL = [
+    Agent("economist", "Judge the cost. Keys: verdict (build | buy), why.", output=Opinion),
+    Agent("engineer", "Judge the effort. Keys: verdict (build | buy), why.", output=Opinion),
+    Agent("lawyer", "Judge the risk. Keys: verdict (build | buy), why.", output=Opinion),
+]
+QUESTION = {"input": {"question": "Build or buy the billing system?"}}
+
+
+@pytest.mark.parametrize("via_http", [False, True], ids=["in-process", "http"])
+async def test_a_panel_of_different_agents_answers_the_same_input_by_name(via_http: bool) -> None:
+    brain = _panel_brain()
+    graph = build_scatter_gather(workers=PANEL)
+    if via_http:
+        with running_server(brain) as url:
+            state = await graph.ainvoke(QUESTION, context=AgentContext(model=_http_model(url)))
+    else:
+        state = await graph.ainvoke(QUESTION, context=AgentContext(model=ScriptedChatModel(brain=brain)))
+    result = state["result"]
+    assert {n: a["verdict"] for n, a in result["answers"].items()} == {
+        "economist": "buy",
+        "engineer": "build",
+        "lawyer": "buy",
+    }
+    assert result["answers"]["lawyer"]["why"] == "lawyer read 'Build or buy the billing system?'"
+    assert (result["failed"], result["quorum"], result["merged"]) == ([], 2, None)
+
+
+async def test_a_panel_merges_with_a_function_or_an_agent() -> None:
+    context = AgentContext(model=ScriptedChatModel(brain=_panel_brain()))
+
+    def count(answers: dict[str, Payload]) -> Payload:
+        votes = [a["verdict"] for a in answers.values()]
+        return {v: votes.count(v) for v in sorted(set(votes))}
+
+    by_function = await build_scatter_gather(workers=PANEL, merge=count).ainvoke(QUESTION, context=context)
+    assert by_function["result"]["merged"] == {"build": 1, "buy": 2}
+    chair = Agent("chair", "Summarise the verdicts. Keys: verdicts.", output=Summary)
+    by_agent = await build_scatter_gather(workers=PANEL, merge=chair).ainvoke(QUESTION, context=context)
+    assert by_agent["result"]["merged"] == {
+        "verdicts": {"economist": "buy", "engineer": "build", "lawyer": "buy"}
+    }
+
+
+async def test_a_panel_goes_on_without_a_failed_worker_while_the_quorum_holds() -> None:
+    context = AgentContext(model=ScriptedChatModel(brain=_panel_brain(down=frozenset({"engineer"}))))
+    state = await build_scatter_gather(workers=PANEL, retry_policy=None).ainvoke(QUESTION, context=context)
+    assert sorted(state["result"]["answers"]) == ["economist", "lawyer"]
+    assert [f["source"] for f in state["result"]["failed"]] == ["engineer"]
+    with pytest.raises(QuorumNotMet, match=r"2 of 3 workers answered, quorum is 3; failed: engineer"):
+        await build_scatter_gather(workers=PANEL, quorum=3, retry_policy=None).ainvoke(
+            QUESTION, context=context
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"workers": [PANEL[0], PANEL[0]]}, "different names"),
+        ({"workers": PANEL, "quorum": 4}, "quorum 4 must be between 1 and the number of workers"),
+        ({}, r"needs workers=\[Agent, ...\], or researcher= and aggregator="),
+    ],
+)
+def test_a_panel_declared_wrong_is_a_usage_error(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        build_scatter_gather(**kwargs)
