@@ -10,7 +10,9 @@ and completion order cannot change the answer.
 
 from __future__ import annotations
 
+import functools
 import operator
+from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -19,8 +21,12 @@ from langgraph.types import RetryPolicy, Send
 from pydantic import BaseModel, Field, field_validator
 
 from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.errors import UsageError
 
 __all__ = ["BINS", "MapReduceInput", "MapReduceOutput", "MapReply", "build_map_reduce", "combine_partials"]
+
+#: An associative combine of two partials, for `build_map_reduce(combine=...)`.
+Combine = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
 #: The sentiment histogram's bins, most negative first.
 BINS = ("very_negative", "negative", "neutral", "positive", "very_positive")
@@ -169,24 +175,34 @@ def fan_out(state: MapReduceState) -> list[Send]:
 
 def build_map_reduce(
     *,
-    mapper: Agent[MapReply],
-    reducer: Agent[MapReduceOutput],
+    mapper: Agent[Any],
+    reducer: Agent[MapReduceOutput] | None = None,
+    combine: Combine | None = None,
     checkpointer: Any = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
     """START -> map_batch x ceil(N / batch_size) (max_concurrency at a time) -> reduce.
 
     Args:
-        mapper: Scores one batch of items per call.
-        reducer: Combines the partial aggregates the batches folded into.
+        mapper: Asked once per batch with `{"items": [...]}`; its reply is the batch's partial.
+        combine: `combine(a, b) -> partial`, associative (and, as batches finish in
+            any order, commutative): the partials are folded in batch order, and the
+            result is `{"value": ..., "batches": n}`. Not with `reducer`.
+        reducer: The sentiment shape instead: the mapper replies `MapReply`, each batch
+            folds into a partial with `combine_partials`, and this agent combines them.
         checkpointer: A LangGraph checkpointer; each batch is saved as it finishes.
         retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
 
     Example:
         ```python
-        graph = build_map_reduce(mapper=my_mapper, reducer=my_reducer)
+        def add(a: dict, b: dict) -> dict:
+            return {"tickets": a["tickets"] + b["tickets"], "urgent": a["urgent"] + b["urgent"]}
+
+        graph = build_map_reduce(mapper=ticket_counter, combine=add)
         ```
     """
+    if (reducer is None) == (combine is None):
+        raise UsageError("build_map_reduce needs exactly one of combine=fn(a, b) or reducer=Agent")
 
     async def map_batch(state: BatchTask, runtime: Runtime[AgentContext]) -> MapReduceState:
         # Not LangGraph's `max_concurrency`: it gates checkpoint writes behind the same
@@ -194,9 +210,18 @@ def build_map_reduce(
         # last wave started, and a crash would redo them all.
         async with runtime.context.slots("map_batch", state["max_concurrency"]):
             reply = await call_agent(runtime.context, mapper, mapper_payload(state))
-        return mapper_update(state, reply)
+        if combine is not None:
+            return {"partials": [{"batch": state["batch"], "value": reply.model_dump(mode="json")}]}
+        return mapper_update(
+            state, reply if isinstance(reply, MapReply) else MapReply.model_validate(reply.model_dump())
+        )
 
     async def reduce(state: MapReduceState, runtime: Runtime[AgentContext]) -> MapReduceState:
+        if combine is not None:
+            partials = sorted(state.get("partials", []), key=lambda p: p["batch"])
+            value = functools.reduce(combine, (p["value"] for p in partials))
+            return {"result": {"value": value, "batches": len(partials)}}
+        assert reducer is not None
         return reducer_update(state, await call_agent(runtime.context, reducer, reducer_payload(state)))
 
     graph = StateGraph(MapReduceState, context_schema=AgentContext)

@@ -1,14 +1,20 @@
-"""Sequential pipeline: extract -> validate -> transform, with a validation gate.
+"""Sequential pipeline: stages where each needs the previous one's output, with a gate.
 
-For document processing where each stage needs the previous stage's output.
 Each stage is a node, so a checkpoint after each one lets an interrupted run
-resume at the stage it had reached. Invalid records stop at the gate and come
-back with the validator's reasons instead of being transformed.
+resume at the stage it had reached. The gate checks the output of the stage
+before the last one; a rejected run stops there with the gate's reasons, and the
+last stage never runs. Two shapes, one builder: `stages=[...]` (agents or async
+functions, each given the previous stage's output) with an optional `gate=`; or
+the invoice shape, `extractor=`, `validator=` (the gate), `transformer=`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+import inspect
+import operator
+from collections.abc import Awaitable, Callable, Sequence
+from itertools import pairwise
+from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -16,8 +22,17 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.errors import UsageError
 
-__all__ = ["Extracted", "PipelineInput", "PipelineOutput", "Record", "Validation", "build_pipeline"]
+__all__ = [
+    "Extracted",
+    "PipelineInput",
+    "PipelineOutput",
+    "Record",
+    "StagesOutput",
+    "Validation",
+    "build_pipeline",
+]
 
 
 class PipelineInput(BaseModel):
@@ -111,17 +126,46 @@ def gate(state: PipelineState) -> Literal["transform", "reject"]:
 # -- builder -----------------------------------------------------------------
 
 
+#: A stage: an agent asked with the previous output, or an async function of it.
+Stage = Agent[Any] | Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+#: A gate: an agent or a function (sync or async) whose reply has `valid` and `reasons`.
+Gate = Agent[Any] | Callable[[dict[str, Any]], Any]
+
+
+class StagesOutput(BaseModel):
+    """A staged pipeline's result: the last output, every stage's output, and the gate's reasons."""
+
+    status: Literal["completed", "rejected"]
+    output: dict[str, Any]
+    outputs: dict[str, dict[str, Any]]
+    reasons: list[str] = []
+
+
+class StagesState(TypedDict, total=False):
+    input: dict[str, Any]
+    last: dict[str, Any]
+    outputs: Annotated[dict[str, dict[str, Any]], operator.or_]
+    result: dict[str, Any]
+
+
 def build_pipeline(
     *,
-    extractor: Agent[Extracted],
-    validator: Agent[Validation],
-    transformer: Agent[Record],
+    stages: Sequence[Stage] | None = None,
+    gate: Gate | None = None,
+    extractor: Agent[Extracted] | None = None,
+    validator: Agent[Validation] | None = None,
+    transformer: Agent[Record] | None = None,
     checkpointer: Any = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY,
 ) -> PatternGraph:
-    """extract -> validate -> (transform | reject): three agents, the validator as the gate.
+    """stage -> ... -> [gate] -> last stage; or extract -> validate -> (transform | reject).
 
     Args:
+        stages: Agents or async functions, run in order; the first is given the
+            run's `{"input": {...}}` input, each next one the previous output (a dict).
+        gate: Checks the output of the stage before the last (an agent, or a
+            function returning an object or dict with `valid` and `reasons`);
+            `valid=False` stops the run, `status="rejected"`, with the reasons.
         extractor: Reads the document into an `Extracted` record.
         validator: Checks the record; `valid=False` stops the run with its `reasons`.
         transformer: Normalises a valid record into the final `Record`.
@@ -130,10 +174,32 @@ def build_pipeline(
 
     Example:
         ```python
-        graph = build_pipeline(extractor=my_extractor, validator=my_validator, transformer=my_transformer)
-        state = await graph.ainvoke({"document": text}, context=AgentContext(model=resolve_model()))
+        graph = build_pipeline(stages=[drafter, editor, publisher], gate=fact_checker)
+        state = await graph.ainvoke({"input": {"brief": text}}, context=AgentContext(model=resolve_model()))
         ```
     """
+    if stages is not None:
+        if extractor or validator or transformer:
+            raise UsageError(
+                "build_pipeline takes stages=[...] or extractor=, validator=, transformer=, not both"
+            )
+        return _build_stages(list(stages), gate, checkpointer, retry_policy)
+    if extractor is None or validator is None or transformer is None or gate is not None:
+        raise UsageError(
+            "build_pipeline needs stages=[...] (and gate=), or extractor=, validator= and transformer="
+        )
+    invoice: tuple[Agent[Extracted], Agent[Validation], Agent[Record]] = (extractor, validator, transformer)
+    return _build_invoice(*invoice, checkpointer, retry_policy)
+
+
+def _build_invoice(
+    extractor: Agent[Extracted],
+    validator: Agent[Validation],
+    transformer: Agent[Record],
+    checkpointer: Any,
+    retry_policy: RetryPolicy | None,
+) -> PatternGraph:
+    """extract -> validate -> (transform | reject): the validator as the gate."""
 
     async def extract(state: PipelineState, runtime: Runtime[AgentContext]) -> PipelineState:
         return extractor_update(state, await call_agent(runtime.context, extractor, extractor_payload(state)))
@@ -156,4 +222,74 @@ def build_pipeline(
     graph.add_conditional_edges("validate", gate, ["transform", "reject"])
     graph.add_edge("transform", END)
     graph.add_edge("reject", END)
+    return graph.compile(checkpointer=checkpointer, name="pipeline")
+
+
+def _stage_name(stage: Stage) -> str:
+    return stage.name if isinstance(stage, Agent) else getattr(stage, "__name__", "")
+
+
+def _build_stages(
+    stages: list[Stage], gate: Gate | None, checkpointer: Any, retry_policy: RetryPolicy | None
+) -> PatternGraph:
+    """stage_1 -> ... -> [gate ->] stage_n -> finish, or gate -> reject."""
+    names = [_stage_name(stage) for stage in stages]
+    if not stages:
+        raise UsageError("build_pipeline needs at least one stage: stages=[Agent(...) or an async function]")
+    if len(set(names)) != len(names) or not all(names) or {"gate", "reject", "finish"} & set(names):
+        raise UsageError(f"stage names must be distinct, and not gate, reject or finish: {names}")
+
+    def node(stage: Stage, name: str) -> Any:
+        async def run(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
+            payload = state.get("last", state["input"])
+            if isinstance(stage, Agent):
+                out = (await call_agent(runtime.context, stage, payload)).model_dump(mode="json")
+            else:
+                out = dict(await stage(payload))
+            return {"last": out, "outputs": {name: out}}
+
+        run.__name__ = name
+        return run
+
+    async def check(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
+        checked = state.get("last", state["input"])
+        if isinstance(gate, Agent):
+            reply: Any = await call_agent(runtime.context, gate, checked)
+        else:
+            reply = gate(checked) if gate is not None else {"valid": True}
+            reply = await reply if inspect.isawaitable(reply) else reply
+        verdict = Validation.model_validate(
+            reply if isinstance(reply, dict) else reply.model_dump(), strict=False
+        )
+        if verdict.valid:
+            return {}
+        output = StagesOutput(
+            status="rejected", output=checked, outputs=state.get("outputs", {}), reasons=verdict.reasons
+        )
+        return {"result": output.model_dump(mode="json")}
+
+    def finish(state: StagesState) -> StagesState:
+        output = StagesOutput(status="completed", output=state["last"], outputs=state["outputs"])
+        return {"result": output.model_dump(mode="json")}
+
+    graph = StateGraph(StagesState, context_schema=AgentContext)
+    for stage, name in zip(stages, names, strict=True):
+        graph.add_node(name, node(stage, name), retry_policy=retry_policy)
+    graph.add_node("finish", finish)
+    before, last = names[:-1], names[-1]
+    for here, there in pairwise([START, *before]):
+        graph.add_edge(here, there)
+    guarded = before[-1] if before else START
+    if gate is None:
+        graph.add_edge(guarded, last)
+    else:
+
+        def passed(state: StagesState) -> str:
+            return END if "result" in state else last  # a rejection already wrote the result
+
+        graph.add_node("gate", check, retry_policy=retry_policy)
+        graph.add_edge(guarded, "gate")
+        graph.add_conditional_edges("gate", passed, [last, END])
+    graph.add_edge(last, "finish")
+    graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name="pipeline")

@@ -581,3 +581,119 @@ async def test_a_panel_goes_on_without_a_failed_worker_while_the_quorum_holds() 
 def test_a_panel_declared_wrong_is_a_usage_error(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(UsageError, match=message):
         build_scatter_gather(**kwargs)
+
+
+class Brief(BaseModel):
+    text: str
+
+
+async def test_a_staged_pipeline_passes_each_output_on_and_stops_at_the_gate() -> None:
+    drafter = Agent("drafter", "Draft from the brief. Keys: text.", output=Brief)
+    publisher = Agent("publisher", "Publish the draft. Keys: text.", output=Brief)
+    brain = ScriptedBrain(
+        responders={
+            "drafter": lambda p: {"text": f"draft of {p['brief']}"},
+            "publisher": lambda p: {"text": p["text"].upper()},
+        }
+    )
+
+    async def shorten(payload: Payload) -> Payload:  # a plain function stage, no model
+        return {"text": payload["text"][:20]}
+
+    def fact_check(payload: Payload) -> Payload:
+        return {"valid": "lies" not in payload["text"], "reasons": ["contains lies"]}
+
+    graph = build_pipeline(stages=[drafter, shorten, publisher], gate=fact_check)
+    context = AgentContext(model=ScriptedChatModel(brain=brain))
+    done = (await graph.ainvoke({"input": {"brief": "a launch"}}, context=context))["result"]
+    assert done == {
+        "status": "completed",
+        "output": {"text": "DRAFT OF A LAUNCH"},
+        "outputs": {
+            "drafter": {"text": "draft of a launch"},
+            "shorten": {"text": "draft of a launch"},
+            "publisher": {"text": "DRAFT OF A LAUNCH"},
+        },
+        "reasons": [],
+    }
+    rejected = (await graph.ainvoke({"input": {"brief": "lies"}}, context=context))["result"]
+    assert (rejected["status"], rejected["reasons"], sorted(rejected["outputs"])) == (
+        "rejected",
+        ["contains lies"],
+        ["drafter", "shorten"],
+    )
+    assert brain.ledger.snapshot()["publisher"].calls == 1  # never ran for the rejected brief
+
+
+@pytest.mark.parametrize("via_http", [False, True], ids=["in-process", "http"])
+async def test_a_staged_pipeline_with_an_agent_gate(via_http: bool) -> None:
+    drafter = Agent("drafter", "Draft. Keys: text.", output=Brief)
+    reviewer = Agent(
+        "reviewer", "Approve drafts under 30 characters. Keys: valid, reasons.", output=Validation
+    )
+    publisher = Agent("publisher", "Publish. Keys: text.", output=Brief)
+    brain = ScriptedBrain(
+        responders={
+            "drafter": lambda p: {"text": f"draft of {p['brief']}"},
+            "reviewer": lambda p: {
+                "valid": len(p["text"]) < 30,
+                "reasons": [] if len(p["text"]) < 30 else ["too long"],
+            },
+            "publisher": lambda p: {"text": p["text"].upper()},
+        }
+    )
+    graph = build_pipeline(stages=[drafter, publisher], gate=reviewer)
+
+    async def run(model: BaseChatModel, brief: str) -> Payload:
+        return dict(
+            (await graph.ainvoke({"input": {"brief": brief}}, context=AgentContext(model=model)))["result"]
+        )
+
+    if via_http:
+        with running_server(brain) as url:
+            short, long = (
+                await run(_http_model(url), "a"),
+                await run(_http_model(url), "a very long brief indeed"),
+            )
+    else:
+        model = ScriptedChatModel(brain=brain)
+        short, long = await run(model, "a"), await run(model, "a very long brief indeed")
+    assert (short["status"], short["output"]) == ("completed", {"text": "DRAFT OF A"})
+    assert (long["status"], long["reasons"]) == ("rejected", ["too long"])
+
+
+class TicketCount(BaseModel):
+    tickets: int
+    urgent: int
+
+
+def _add(a: Payload, b: Payload) -> Payload:
+    return {"tickets": a["tickets"] + b["tickets"], "urgent": a["urgent"] + b["urgent"]}
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 7, 20])
+async def test_map_reduce_folds_the_users_partials_with_their_combine(batch_size: int) -> None:
+    counter = Agent(
+        "ticket_counter", "Count the tickets and the urgent ones. Keys: tickets, urgent.", output=TicketCount
+    )
+    brain = ScriptedBrain(
+        responders={
+            "ticket_counter": lambda p: {
+                "tickets": len(p["items"]),
+                "urgent": sum("!" in i["text"] for i in p["items"]),
+            }
+        }
+    )
+    items = [{"id": f"t{i}", "text": "down!" if i % 4 == 0 else "slow"} for i in range(20)]
+    graph = build_map_reduce(mapper=counter, combine=_add)
+    state = await graph.ainvoke(
+        {"items": items, "batch_size": batch_size, "max_concurrency": 3},
+        context=AgentContext(model=ScriptedChatModel(brain=brain)),
+    )
+    assert state["result"] == {"value": {"tickets": 20, "urgent": 5}, "batches": -(-20 // batch_size)}
+
+
+def test_map_reduce_takes_a_combine_or_a_reducer_not_both() -> None:
+    counter = Agent("ticket_counter", "Count. Keys: tickets, urgent.", output=TicketCount)
+    with pytest.raises(UsageError, match=r"exactly one of combine=fn\(a, b\) or reducer=Agent"):
+        build_map_reduce(mapper=counter)
