@@ -238,6 +238,16 @@ BUILDERS = {
 }
 
 
+async def _invoke(graph: PatternGraph, data: Payload, brain: ScriptedBrain, *, via_http: bool) -> Payload:
+    """The run's result, on the scripted model in-process or through ChatOpenAI and the HTTP server."""
+    if not via_http:
+        state = await graph.ainvoke(data, context=AgentContext(model=ScriptedChatModel(brain=brain)))
+        return dict(state["result"])
+    with running_server(brain) as url:
+        state = await graph.ainvoke(data, context=AgentContext(model=_http_model(url)))
+    return dict(state["result"])
+
+
 def _http_model(url: str) -> BaseChatModel:
     return ChatOpenAI(model=MODEL_ID, base_url=url, api_key="not-needed", max_retries=0, temperature=0)  # type: ignore[arg-type]
 
@@ -248,12 +258,7 @@ async def test_a_builder_runs_the_users_own_agents(pattern: str, via_http: bool)
     make, expected = BUILDERS[pattern]
     graph, data, responders = make()
     brain = ScriptedBrain(responders=responders)
-    if via_http:
-        with running_server(brain) as url:
-            state = await graph.ainvoke(data, context=AgentContext(model=_http_model(url)))
-    else:
-        state = await graph.ainvoke(data, context=AgentContext(model=ScriptedChatModel(brain=brain)))
-    result = state["result"]
+    result = await _invoke(graph, data, brain, via_http=via_http)
     assert {key: result[key] for key in expected} == expected
     assert set(brain.ledger.snapshot()) <= {*responders, "a", "b", "c", "technical", "triage", "billing"}
 
@@ -528,12 +533,7 @@ QUESTION = {"input": {"question": "Build or buy the billing system?"}}
 async def test_a_panel_of_different_agents_answers_the_same_input_by_name(via_http: bool) -> None:
     brain = _panel_brain()
     graph = build_scatter_gather(workers=PANEL)
-    if via_http:
-        with running_server(brain) as url:
-            state = await graph.ainvoke(QUESTION, context=AgentContext(model=_http_model(url)))
-    else:
-        state = await graph.ainvoke(QUESTION, context=AgentContext(model=ScriptedChatModel(brain=brain)))
-    result = state["result"]
+    result = await _invoke(graph, QUESTION, brain, via_http=via_http)
     assert {n: a["verdict"] for n, a in result["answers"].items()} == {
         "economist": "buy",
         "engineer": "build",

@@ -12,24 +12,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests._samples import SPLIT_VOTE
+
 GOLDEN = Path(__file__).with_name("presets.json")
 
 _INVOICE_BAD_TOTAL = (
     "Invoice: inv-2026-0099\nCustomer: initech\nDate: 2026-03-04\nItems:\n"
     "- Stapler x 2 @ 10.00\nTotal: 99.00 USD\n"
 )
-
-#: A debate the evidence cannot decide: one claim each, equal weights.
-_SPLIT: dict[str, Any] = {
-    "question": "Which queue should the billing service use?",
-    "options": ["kafka", "rabbitmq"],
-    "evidence": [
-        {"claim": "Kafka keeps a replayable log of every event", "supports": "kafka", "weight": 1},
-        {"claim": "RabbitMQ routes messages flexibly per consumer", "supports": "rabbitmq", "weight": 1},
-    ],
-    "debaters": 2,
-    "voting": "majority",
-}
 
 CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
     "pipeline": ("pipeline", None),
@@ -48,10 +38,11 @@ CASES: dict[str, tuple[str, dict[str, Any] | None]] = {
     ),
     "refinement": ("refinement", None),
     "debate": ("debate", None),
-    "debate-split-human": ("debate", _SPLIT | {"rounds": 1, "arbitration": "human"}),
+    "debate-split-human": ("debate", SPLIT_VOTE),
     "debate-split-judge-weighted": (
         "debate",
-        _SPLIT | {"rounds": 2, "voting": "weighted", "weights": {"debater_1": 2.0}, "arbitration": "judge"},
+        SPLIT_VOTE
+        | {"rounds": 2, "voting": "weighted", "weights": {"debater_1": 2.0}, "arbitration": "judge"},
     ),
     "routing": ("routing", None),
     "routing-technical": ("routing", {"message": "The app crashes with an error when I log in."}),
