@@ -232,12 +232,12 @@ def _stage_name(stage: Stage) -> str:
 def _build_stages(
     stages: list[Stage], gate: Gate | None, checkpointer: Any, retry_policy: RetryPolicy | None
 ) -> PatternGraph:
-    """stage_1 -> ... -> [gate ->] stage_n -> finish, or gate -> reject."""
+    """stage_1 -> ... -> [gate ->] stage_n -> finish; a rejecting gate ends the run with the result."""
     names = [_stage_name(stage) for stage in stages]
     if not stages:
         raise UsageError("build_pipeline needs at least one stage: stages=[Agent(...) or an async function]")
-    if len(set(names)) != len(names) or not all(names) or {"gate", "reject", "finish"} & set(names):
-        raise UsageError(f"stage names must be distinct, and not gate, reject or finish: {names}")
+    if len(set(names)) != len(names) or not all(names) or {"gate", "finish"} & set(names):
+        raise UsageError(f"stage names must be distinct, and not gate or finish: {names}")
 
     def node(stage: Stage, name: str) -> Any:
         async def run(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
@@ -250,23 +250,6 @@ def _build_stages(
 
         run.__name__ = name
         return run
-
-    async def check(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
-        checked = state.get("last", state["input"])
-        if isinstance(gate, Agent):
-            reply: Any = await call_agent(runtime.context, gate, checked)
-        else:
-            reply = gate(checked) if gate is not None else {"valid": True}
-            reply = await reply if inspect.isawaitable(reply) else reply
-        verdict = Validation.model_validate(
-            reply if isinstance(reply, dict) else reply.model_dump(), strict=False
-        )
-        if verdict.valid:
-            return {}
-        output = StagesOutput(
-            status="rejected", output=checked, outputs=state.get("outputs", {}), reasons=verdict.reasons
-        )
-        return {"result": output.model_dump(mode="json")}
 
     def finish(state: StagesState) -> StagesState:
         output = StagesOutput(status="completed", output=state["last"], outputs=state["outputs"])
@@ -287,9 +270,30 @@ def _build_stages(
         def passed(state: StagesState) -> str:
             return END if "result" in state else last  # a rejection already wrote the result
 
-        graph.add_node("gate", check, retry_policy=retry_policy)
+        graph.add_node("gate", _gate_node(gate), retry_policy=retry_policy)
         graph.add_edge(guarded, "gate")
         graph.add_conditional_edges("gate", passed, [last, END])
     graph.add_edge(last, "finish")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name="pipeline")
+
+
+def _gate_node(gate: Gate) -> Any:
+    """The gate as a node: passes (no update), or writes the rejected result with the reasons."""
+
+    async def check(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
+        checked = state.get("last", state["input"])
+        if isinstance(gate, Agent):
+            reply: Any = await call_agent(runtime.context, gate, checked)
+        else:
+            reply = gate(checked)
+            reply = await reply if inspect.isawaitable(reply) else reply
+        verdict = Validation.model_validate(reply if isinstance(reply, dict) else reply.model_dump())
+        if verdict.valid:
+            return {}
+        output = StagesOutput(
+            status="rejected", output=checked, outputs=state.get("outputs", {}), reasons=verdict.reasons
+        )
+        return {"result": output.model_dump(mode="json")}
+
+    return check

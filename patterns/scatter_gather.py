@@ -125,7 +125,16 @@ def researcher_update(task: ResearchTask, reply: SourceFindings) -> ScatterGathe
 
 
 def failure_update(task: ResearchTask, error: BaseException) -> ScatterGatherState:
-    return {"failures": [{"source": task["source"]["name"], "error": f"{type(error).__name__}: {error}"}]}
+    return {"failures": [_failure(task["source"]["name"], error)]}
+
+
+def _failure(branch: str, error: BaseException) -> dict[str, str]:
+    return {"source": branch, "error": f"{type(error).__name__}: {error}"}
+
+
+def _failed(failures: list[dict[str, Any]]) -> str:
+    """The failed branches and why, for a `QuorumNotMet` message."""
+    return "; ".join(f"{f['source']} ({f['error']})" for f in failures)
 
 
 def aggregator_payload(state: ScatterGatherState) -> dict[str, Any]:
@@ -133,7 +142,7 @@ def aggregator_payload(state: ScatterGatherState) -> dict[str, Any]:
     quorum = _quorum(state)
     results = _sorted(state.get("results", []))
     if len(results) < quorum:
-        failed = "; ".join(f"{f['source']} ({f['error']})" for f in _sorted(state.get("failures", [])))
+        failed = _failed(_sorted(state.get("failures", [])))
         raise QuorumNotMet(
             f"{len(results)} of {len(state['sources'])} sources answered, quorum is {quorum}; failed: {failed}"
         )
@@ -295,8 +304,7 @@ def _build_panel(
         return {"answers": [{"worker": state["worker"], "answer": reply.model_dump(mode="json")}]}
 
     def record_failure(task: PanelTask, error: NodeError) -> Command[Literal["gather"]]:
-        failure = {"source": task["worker"], "error": f"{type(error.error).__name__}: {error.error}"}
-        return Command(goto="gather", update={"failures": [failure]})
+        return Command(goto="gather", update={"failures": [_failure(task["worker"], error.error)]})
 
     async def gather(state: PanelState, runtime: Runtime[AgentContext]) -> PanelState:
         answers = {
@@ -304,7 +312,7 @@ def _build_panel(
         }
         failures = _sorted(state.get("failures", []))
         if len(answers) < need:
-            failed = "; ".join(f"{f['source']} ({f['error']})" for f in failures)
+            failed = _failed(failures)
             raise QuorumNotMet(
                 f"{len(answers)} of {len(workers)} workers answered, quorum is {need}; failed: {failed}"
             )
