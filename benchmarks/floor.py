@@ -27,7 +27,7 @@ from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement,
 from patterns.agents import DEFAULT_RETRY
 from patterns.errors import is_transient
 from patterns.model.brain import ScriptedBrain
-from patterns.presets import AGENTS, SUPPORT_DESKS, SUPPORT_ROUTES
+from patterns.presets import AGENTS, PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
 from patterns.result import RunResult
 from patterns.state import apply_update
 
@@ -123,10 +123,10 @@ async def _map_reduce(agents: _Agents, state: State) -> State:
 async def _refinement(agents: _Agents, state: State) -> State:
     rf, s = refinement, refinement.RefinementState
     while True:
-        draft = await agents.call("generator", rf.generator_payload(state), rf.Draft)
-        state = apply_update(s, state, rf.generator_update(state, draft))
-        critique = await agents.call("critic", rf.critic_payload(state), rf.Critique)
-        state = apply_update(s, state, rf.critic_update(state, critique))
+        draft = await agents.call("generator", PRODUCT_COPY.generator_payload(state), rf.Draft)
+        state = apply_update(s, state, PRODUCT_COPY.generator_update(draft))
+        critique = await agents.call("critic", PRODUCT_COPY.critic_payload(state), rf.Critique)
+        state = apply_update(s, state, PRODUCT_COPY.critic_update(state, critique))
         if rf.stop_reason(state):
             return apply_update(s, state, rf.finish(state))
 

@@ -117,7 +117,7 @@ PATTERNS: dict[str, PatternSpec] = {
         PatternSpec(
             "refinement",
             "generator -> critic loop until threshold, convergence or max iterations",
-            refinement.RefinementInput,
+            presets.ProductBrief,
             refinement.RefinementOutput,
             refinement.RefinementState,
             presets.product_refinement,

@@ -43,7 +43,7 @@ from patterns.map_reduce import MapReduceOutput, MapReply, combine_partials
 from patterns.model.brain import NoResponder
 from patterns.model.server import MODEL_ID, running_server
 from patterns.pipeline import Extracted, Record, Validation
-from patterns.refinement import Critique, Draft
+from patterns.refinement import Draft
 from patterns.routing import Answer, Classification
 from patterns.scatter_gather import Merged, QuorumNotMet, SourceFindings
 
@@ -160,39 +160,30 @@ def _map_reduce() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], 
     return graph, data, {"scorer": score, "summariser": lambda p: combine_partials(p["partials"])}
 
 
+class Grade(BaseModel):
+    """A user's own critique schema: a 0-10 grade and notes, no `score` field."""
+
+    grade: int
+    lacking: list[str]
+
+
 def _refinement() -> tuple[PatternGraph, Payload, dict[str, Callable[[Payload], Payload]]]:
     writer = Agent("copywriter", "Write the tagline. Keys: draft.", output=Draft)
-    editor = Agent("copy_editor", "Grade it. Keys: score, missing, word_count, over_length.", output=Critique)
+    editor = Agent("copy_editor", "Grade it from 0 to 10. Keys: grade, lacking.", output=Grade)
 
     def write(p: Payload) -> Payload:
-        covered = (
-            []
-            if p["feedback"] is None
-            else [x for x in p["required_points"] if x not in p["feedback"]["missing"]]
+        said = (
+            [] if p["feedback"] is None else [x for x in p["must_say"] if x not in p["feedback"]["lacking"]]
         )
-        return {"draft": " ".join([*covered, p["required_points"][len(covered)]])}
+        return {"draft": " ".join([*said, p["must_say"][len(said)]])}
 
     def grade(p: Payload) -> Payload:
-        missing = [x for x in p["required_points"] if x not in p["draft"]]
-        score = 1 - len(missing) / len(p["required_points"])
-        return {
-            "score": score,
-            "missing": missing,
-            "word_count": len(p["draft"].split()),
-            "over_length": False,
-        }
+        lacking = [x for x in p["must_say"] if x not in p["draft"]]
+        return {"grade": round(10 * (1 - len(lacking) / len(p["must_say"]))), "lacking": lacking}
 
-    data = {
-        "task": {
-            "topic": "a tagline",
-            "required_points": ["fast", "cheap", "green"],
-            "max_words": 10,
-            "threshold": 1.0,
-            "epsilon": 0.0,
-            "max_iterations": 5,
-        }
-    }
-    graph = build_refinement(generator=writer, critic=editor)
+    data = {"task": {"product": "a bike", "must_say": ["fast", "cheap", "green"], "threshold": 1.0}}
+    data["task"] |= {"epsilon": 0.0, "max_iterations": 5}
+    graph = build_refinement(generator=writer, critic=editor, score=lambda c: c["grade"] / 10)
     return graph, data, {"copywriter": write, "copy_editor": grade}
 
 

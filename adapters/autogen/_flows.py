@@ -32,6 +32,7 @@ from patterns import scatter_gather as SG
 from patterns.errors import UsageError
 from patterns.presets import (  # the presets run by role name until the adapters take declared flows
     AGENTS,
+    PRODUCT_COPY,
     SUPPORT_DESKS,
     SUPPORT_ROUTES,
 )
@@ -274,13 +275,13 @@ def _map_reduce(ctx: Context) -> Team:
 
 def _refinement(ctx: Context) -> Team:
     async def generate(_: Sequence[BaseChatMessage]) -> Outcome:
-        reply = await ctx.ask("generator", R.generator_payload(ctx.state), R.Draft)
-        ctx.apply(R.generator_update(ctx.state, reply))
+        reply = await ctx.ask("generator", PRODUCT_COPY.generator_payload(ctx.state), R.Draft)
+        ctx.apply(PRODUCT_COPY.generator_update(reply))
         return Outcome(_json(reply))
 
     async def critique(_: Sequence[BaseChatMessage]) -> Outcome:
-        reply = await ctx.ask("critic", R.critic_payload(ctx.state), R.Critique)
-        ctx.apply(R.critic_update(ctx.state, reply))
+        reply = await ctx.ask("critic", PRODUCT_COPY.critic_payload(ctx.state), R.Critique)
+        ctx.apply(PRODUCT_COPY.critic_update(ctx.state, reply))
         return Outcome(_json(reply), next=R.should_continue(ctx.state))
 
     async def finish(_: Sequence[BaseChatMessage]) -> Outcome:

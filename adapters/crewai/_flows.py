@@ -29,6 +29,7 @@ from patterns import scatter_gather as SG
 from patterns.errors import MalformedOutput, ModelError, UsageError
 from patterns.presets import (  # the presets run by role name until the adapters take declared flows
     AGENTS,
+    PRODUCT_COPY,
     SUPPORT_DESKS,
     SUPPORT_ROUTES,
 )
@@ -345,14 +346,14 @@ def _refinement(ctx: Context) -> FlowClass:
     @start(_to("generate"))
     async def generate(self: Flow[FlowData]) -> None:
         with ctx.step("generate"):
-            reply = await ctx.ask("generator", R.generator_payload(ctx.state), R.Draft)
-            ctx.apply(R.generator_update(ctx.state, reply))
+            reply = await ctx.ask("generator", PRODUCT_COPY.generator_payload(ctx.state), R.Draft)
+            ctx.apply(PRODUCT_COPY.generator_update(reply))
 
     @listen(generate)
     async def critique(self: Flow[FlowData]) -> None:
         with ctx.step("critique"):
-            reply = await ctx.ask("critic", R.critic_payload(ctx.state), R.Critique)
-            ctx.apply(R.critic_update(ctx.state, reply))
+            reply = await ctx.ask("critic", PRODUCT_COPY.critic_payload(ctx.state), R.Critique)
+            ctx.apply(PRODUCT_COPY.critic_update(ctx.state, reply))
 
     @router(critique, emit=[_to("generate"), _to("finish")])
     def decide(self: Flow[FlowData]) -> str:

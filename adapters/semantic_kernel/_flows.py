@@ -32,7 +32,7 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import UsageError
-from patterns.presets import SUPPORT_DESKS, SUPPORT_ROUTES
+from patterns.presets import PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
 
 __all__ = ["Orchestration", "build"]
 
@@ -166,13 +166,13 @@ def _map_reduce(ctx: Context) -> Orchestration:
 
 def _refinement(ctx: Context) -> Orchestration:
     async def generate(turn: Turn) -> str:
-        reply = await ctx.ask(turn, "generator", R.generator_payload(ctx.state), R.Draft)
-        ctx.apply(R.generator_update(ctx.state, reply))
+        reply = await ctx.ask(turn, "generator", PRODUCT_COPY.generator_payload(ctx.state), R.Draft)
+        ctx.apply(PRODUCT_COPY.generator_update(reply))
         return reply.model_dump_json()
 
     async def critique(turn: Turn) -> str:
-        reply = await ctx.ask(turn, "critic", R.critic_payload(ctx.state), R.Critique)
-        ctx.apply(R.critic_update(ctx.state, reply))
+        reply = await ctx.ask(turn, "critic", PRODUCT_COPY.critic_payload(ctx.state), R.Critique)
+        ctx.apply(PRODUCT_COPY.critic_update(ctx.state, reply))
         return reply.model_dump_json()
 
     members: list[Agent] = [TurnAgent(ctx, "generate", generate), TurnAgent(ctx, "critique", critique)]

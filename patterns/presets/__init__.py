@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.types import RetryPolicy
+from pydantic import Field
 
 from patterns.agents import DEFAULT_RETRY, Agent, PatternGraph
 from patterns.debate import Position, Ruling, build_debate
@@ -25,12 +26,13 @@ from patterns.handoff import DeskReply, build_handoff
 from patterns.map_reduce import MapReduceOutput, MapReply, build_map_reduce
 from patterns.pipeline import Extracted, Record, Validation, build_pipeline
 from patterns.presets._responders import RESPONDERS
-from patterns.refinement import Critique, Draft, build_refinement
+from patterns.refinement import Critique, Draft, Refinement, RefinementInput, build_refinement
 from patterns.routing import Answer, Classification, build_routing
 from patterns.scatter_gather import Merged, SourceFindings, build_scatter_gather
 
 __all__ = [
     "AGENTS",
+    "PRODUCT_COPY",
     "RESPONDERS",
     "SUPPORT_DESKS",
     "SUPPORT_ROUTES",
@@ -106,6 +108,18 @@ CRITIC = Agent(
     "Score the draft from 0 to 1 against the rubric: coverage of the required points, "
     "and the word limit. Keys: score, missing [str], word_count, over_length.",
     output=Critique,
+)
+
+
+class ProductBrief(RefinementInput):
+    topic: str = Field(min_length=1)
+    required_points: list[str] = Field(min_length=1)
+    max_words: int = Field(default=120, ge=5)
+
+
+#: The critic grades the copy against the points and the limit, not the topic line.
+PRODUCT_COPY = Refinement(
+    GENERATOR, CRITIC, critic_sees=("required_points", "max_words"), history_fields=("missing", "word_count")
 )
 
 # -- decision debate -------------------------------------------------------------------
@@ -188,8 +202,14 @@ def product_refinement(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """Product copy written and critiqued until it covers every point within the word limit."""
+    copy = PRODUCT_COPY
     return build_refinement(
-        generator=GENERATOR, critic=CRITIC, checkpointer=checkpointer, retry_policy=retry_policy
+        generator=copy.generator,
+        critic=copy.critic,
+        critic_sees=copy.critic_sees,
+        history_fields=copy.history_fields,
+        checkpointer=checkpointer,
+        retry_policy=retry_policy,
     )
 
 
