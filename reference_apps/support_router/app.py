@@ -36,8 +36,9 @@ from patterns.coordination import (
 from rich.console import Console
 from rich.table import Table
 
-from desks import GENERAL, Desk, GeneralDesk, load_desks, registry_for
-from support import SupportContext, build_support
+from desks import Desk, FallbackDesk, load_desks, registry_for
+from scripted import responders
+from support import SupportContext, build_support, handle
 
 HERE = Path(__file__).resolve().parent
 PROG = "support_router"
@@ -53,7 +54,9 @@ def parser() -> argparse.ArgumentParser:
         "--file", default=str(HERE / "messages.txt"), help="one message per line (default: messages.txt)"
     )
     p.add_argument(
-        "--desks", default=str(HERE / "desks.json"), help="desks and their capabilities (default: desks.json)"
+        "--desks",
+        default=str(HERE / "desks.json"),
+        help="the desks, their keywords and capabilities, and the fallback desk (default: desks.json)",
     )
     p.add_argument("--customer", default="customer-1", help="customer id carried in the handoff")
     p.add_argument(
@@ -96,45 +99,43 @@ def read_messages(args: argparse.Namespace) -> list[str]:
 
 async def route_all(args: argparse.Namespace) -> list[dict[str, Any]]:
     messages = read_messages(args)
-    desks = load_desks(Path(args.desks))
-    names = [d.name for d in desks]
+    book = load_desks(Path(args.desks))
+    names, fallback = book.names, book.fallback
     for option, chosen in (("--offline", args.offline), ("--slow", args.slow)):
         if unknown := sorted(set(chosen) - set(names)):
             raise UsageError(f"{option} {', '.join(unknown)}: no such desk; desks are {', '.join(names)}")
-    if GENERAL in args.offline or GENERAL in args.slow:
-        raise UsageError(f"the {GENERAL!r} desk is the fallback of last resort; it cannot be offline or slow")
+    if fallback in args.offline or fallback in args.slow:
+        raise UsageError(
+            f"the {fallback!r} desk is the fallback of last resort; it cannot be offline or slow"
+        )
     embedder: Embedder = MiniLMEmbedder() if args.semantic else HashingEmbedder()
     receivers: dict[str, Any] = {
         d.name: Desk(
             d.name,
-            frozenset(c.split(":")[0].strip() for c in d.capabilities),
+            d.capability_names,
             offline=d.name in args.offline,
             # Twice the wait, so the protocol gives up first; a real slow desk would never answer.
             ack_delay_seconds=2 * args.ack_timeout if d.name in args.slow else 0.0,
         )
-        for d in desks
-        if d.name != GENERAL
+        for d in book.desks
+        if d.name != fallback
     }
-    receivers[GENERAL] = GeneralDesk()
+    receivers[fallback] = FallbackDesk(fallback, book.desks[names.index(fallback)].capability_names)
     context = SupportContext(
-        model=resolve_model(args.model, base_url=args.base_url),
-        registry=registry_for(desks, embedder),
+        model=resolve_model(args.model, base_url=args.base_url, responders=responders(book)),
+        registry=registry_for(book, embedder),
         receivers=receivers,
+        fallback=fallback,
         ack_timeout_seconds=args.ack_timeout,
     )
     results = []
     async with open_checkpointer(args.checkpoint) as saver:
-        graph = build_support(names, checkpointer=saver)
+        graph = build_support(book, checkpointer=saver)
         with _err.status("routing", spinner="dots") as status:
             for n, message in enumerate(messages, 1):
                 status.update(f"routing message {n} of {len(messages)}")
                 session = f"support-{uuid.uuid4().hex[:12]}"
-                state = await graph.ainvoke(
-                    {"message": message, "customer": args.customer, "session": session},
-                    {"configurable": {"thread_id": session}},
-                    context=context,
-                )
-                results.append(state["result"])
+                results.append(await handle(graph, context, message, customer=args.customer, session=session))
     return results
 
 

@@ -1,15 +1,17 @@
 """The support flow: classify a message, hand it to a desk with acknowledgement, let that desk answer.
 
-    classify -> hand_off -> (billing | technical | ... | general)
+    classify -> [acknowledged handoff] -> (billing | technical | ... | fallback)
 
-`classify` asks the routing pattern's router agent. `hand_off` turns the route
-into a required capability (`billing` -> `billing_support`), asks the
-capability registry which desks declare it (or, failing that, which declared
-capability is semantically closest), and delivers a `HandoffMessage`
-through the `HandoffProtocol`: the first capable desk is asked, then the next;
-a rejection or a missing acknowledgement moves on, and the general desk takes
-whatever nobody else accepted. `Command(goto=...)` sends control to the desk
-that accepted, which answers with the full handoff context.
+The graph is the library's routing pattern (`patterns.build_routing`), built
+from the desks file: a router agent told every desk, and one agent per desk.
+A run pauses after `classify` (`interrupt_after`, saved by the checkpointer);
+`hand_off` turns the route into a required capability (`billing` ->
+`billing_support`), asks the capability registry which desks declare it (or,
+failing that, which declared capability is semantically closest), and delivers
+a `HandoffMessage` through the `HandoffProtocol`: the first capable desk is
+asked, then the next; a rejection or a missing acknowledgement moves on, and
+the fallback desk takes whatever nobody else accepted. The run then resumes
+with the route set to the desk that accepted, which answers.
 """
 
 from __future__ import annotations
@@ -20,23 +22,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
-from langgraph.types import Command
-from patterns import DEFAULT_RETRY, AgentContext, call_agent
+from langgraph.checkpoint.memory import InMemorySaver
+from patterns import Agent, AgentContext, build_routing
+from patterns.agents import PatternGraph
 from patterns.coordination import CapabilityRegistry, HandoffMessage, HandoffProtocol, Receiver, parse_handoff
-from patterns.presets import ROUTER, SPECIALIST, SUPPORT_ROUTES
+from patterns.routing import Answer, Classification
 
-from desks import GENERAL
+from desks import GENERAL, DeskBook, DeskSpec
 
 __all__ = [
     "Match",
     "SupportContext",
     "SupportState",
     "build_support",
+    "desk_agent",
     "find_desks",
+    "hand_off",
+    "handle",
     "handoff_message",
     "requirement_for",
+    "router_agent",
 ]
 
 
@@ -46,6 +51,8 @@ class SupportContext(AgentContext):
 
     registry: CapabilityRegistry | None = None
     receivers: Mapping[str, Receiver] = field(default_factory=dict)
+    #: The desk that takes whatever no other desk accepted (the desks file's `fallback`).
+    fallback: str = GENERAL
     #: How long the protocol waits for a desk's acknowledgement before trying the next one.
     ack_timeout_seconds: float = 2.0
     #: How long a desk may take over the work once it accepts (a constraint in the message).
@@ -55,20 +62,60 @@ class SupportContext(AgentContext):
 
 
 class SupportState(TypedDict, total=False):
+    """One message on its way: what the handoff is made from."""
+
     message: str
     customer: str | None
     session: str
     route: str
     confidence: float
-    handoff: dict[str, Any]  # the protocol's outcome: every attempt with its acknowledgement
-    result: dict[str, Any]
 
 
-async def classify(state: SupportState, runtime: Runtime[SupportContext]) -> SupportState:
-    """The routing pattern's router agent; a route it does not know goes to the general desk."""
-    reply = await call_agent(runtime.context.model, ROUTER, {"message": state["message"]})
-    route = reply.route if reply.route in SUPPORT_ROUTES else GENERAL
-    return {"route": route, "confidence": reply.confidence}
+# -- the agents, declared from the desks file ---------------------------------
+
+
+def router_agent(book: DeskBook) -> Agent[Classification]:
+    """Classifies a message into one of the desks of `book`."""
+    lines = []
+    for desk in book.desks:
+        hints = f" (e.g. {', '.join(desk.keywords)})" if desk.keywords else ""
+        lines.append(f"- {desk.name}: {desk.about}{hints}")
+    return Agent(
+        "router",
+        "Classify the customer message: which support desk should answer it. The desks:\n"
+        + "\n".join(lines)
+        + f"\nA message no other desk fits goes to {book.fallback}. "
+        f"Keys: route ({' | '.join(book.names)}), confidence (0 to 1).",
+        output=Classification,
+        description="picks the desk for a customer message",
+    )
+
+
+def desk_agent(desk: DeskSpec) -> Agent[Answer]:
+    """The agent behind one desk: answers within what the desk handles."""
+    return Agent(
+        desk.name,
+        f"You are the {desk.name} desk of a customer support team; you handle {desk.about}. "
+        "Answer the customer message within your speciality, in one or two sentences. Keys: answer.",
+        output=Answer,
+        description=desk.about,
+    )
+
+
+def build_support(book: DeskBook, *, checkpointer: Any = None) -> PatternGraph:
+    """The routing pattern over the desks of `book`; a run pauses after `classify` (see `handle`).
+
+    The pause needs a checkpointer; without one, an in-memory one is used.
+    """
+    return build_routing(
+        router=router_agent(book),
+        routes={desk.name: desk_agent(desk) for desk in book.desks},
+        default=book.fallback,
+        checkpointer=InMemorySaver() if checkpointer is None else checkpointer,
+    )
+
+
+# -- the acknowledged handoff -------------------------------------------------
 
 
 def requirement_for(route: str) -> str:
@@ -116,85 +163,77 @@ class Match:
     kind: str  # "exact", "semantic" or "none"
 
 
-def find_desks(registry: CapabilityRegistry, route: str, message: str, min_score: float) -> Match:
+def find_desks(
+    registry: CapabilityRegistry, route: str, message: str, min_score: float, fallback: str = GENERAL
+) -> Match:
     """Desks able to take `route`: those declaring its capability, else the closest capability's desks.
 
     The semantic step lets a desk name its capability its own way ("payment_questions"
     for billing); the handoff then requires that capability, which its desks have.
     """
     requirement = requirement_for(route)
-    if route == GENERAL:
+    if route == fallback:
         return Match(requirement, [], "exact")
-    exact = [m.agent for m in registry.match_exact(requirement) if m.agent != GENERAL]
+    exact = [m.agent for m in registry.match_exact(requirement) if m.agent != fallback]
     if exact:
         return Match(requirement, exact, "exact")
     query = f"{requirement.replace('_', ' ')}: {message}"
     for match in registry.match_semantic(query, min_score=min_score):
-        if match.agent != GENERAL:
+        if match.agent != fallback:
             name = match.capability.name
-            desks = [m.agent for m in registry.match_exact(name) if m.agent != GENERAL]
+            desks = [m.agent for m in registry.match_exact(name) if m.agent != fallback]
             return Match(name, desks, "semantic")
     return Match(requirement, [], "none")
 
 
-async def hand_off(state: SupportState, runtime: Runtime[SupportContext]) -> Command[str]:
-    ctx = runtime.context
+async def hand_off(state: SupportState, ctx: SupportContext) -> dict[str, Any]:
+    """Deliver the classified message to a desk that acknowledges it; the protocol's record of it."""
     if ctx.registry is None:
         raise RuntimeError("SupportContext.registry is not set: build one with desks.registry_for()")
-    match = find_desks(ctx.registry, state["route"], state["message"], ctx.min_score)
+    fallback = ctx.fallback
+    match = find_desks(ctx.registry, state["route"], state["message"], ctx.min_score, fallback)
     capable = match.desks
-    target = capable[0] if capable else GENERAL
+    target = capable[0] if capable else fallback
     message = handoff_message(state, target, match.capability, work_timeout_seconds=ctx.work_timeout_seconds)
-    if target == GENERAL:
+    if target == fallback:
         outcome = await HandoffProtocol(ack_timeout_seconds=ctx.ack_timeout_seconds).deliver(
-            message, {GENERAL: ctx.receivers[GENERAL]}
+            message, {fallback: ctx.receivers[fallback]}
         )
     else:
-        # The general desk is the escalation: asked last, once every capable desk said no.
+        # The fallback desk is the escalation: asked last, once every capable desk said no.
         protocol = HandoffProtocol(
             ack_timeout_seconds=ctx.ack_timeout_seconds,
-            escalation=ctx.receivers[GENERAL],
-            escalation_agent=GENERAL,
+            escalation=ctx.receivers[fallback],
+            escalation_agent=fallback,
         )
         outcome = await protocol.deliver(message, {name: ctx.receivers[name] for name in capable})
     outcome.raise_for_failure()
-    record = outcome.model_dump(mode="json", exclude={"message"})
-    record |= {"required_capability": match.capability, "match": match.kind}
-    return Command(goto=str(outcome.accepted_by), update={"handoff": record})
+    record: dict[str, Any] = outcome.model_dump(mode="json", exclude={"message"})
+    return record | {"required_capability": match.capability, "match": match.kind}
 
 
-def _desk(name: str) -> Any:
-    async def answer(state: SupportState, runtime: Runtime[SupportContext]) -> SupportState:
-        handoff = state["handoff"]
-        payload = {
-            "speciality": name,
-            "message": state["message"],
-            # A desk that took over after a failed attempt knows who was tried before it.
-            "previous_attempts": [a for a in handoff["attempts"] if a["agent"] != name],
-        }
-        reply = await call_agent(runtime.context.model, SPECIALIST, payload, label=name)
-        result = {
-            "message": state["message"],
-            "route": state["route"],
-            "confidence": state["confidence"],
-            "handoff": handoff,
-            "handled_by": name,
-            "answer": reply.answer,
-        }
-        return {"result": result}
-
-    answer.__name__ = name
-    return answer
-
-
-def build_support(desks: list[str], *, checkpointer: Any = None) -> Any:
-    """classify -> hand_off -> one node per desk -> END."""
-    graph = StateGraph(SupportState, context_schema=SupportContext)
-    graph.add_node("classify", classify, retry_policy=DEFAULT_RETRY)
-    graph.add_node("hand_off", hand_off, destinations=tuple(desks))
-    for name in desks:
-        graph.add_node(name, _desk(name), retry_policy=DEFAULT_RETRY)
-        graph.add_edge(name, END)
-    graph.add_edge(START, "classify")
-    graph.add_edge("classify", "hand_off")
-    return graph.compile(checkpointer=checkpointer, name="support_router")
+async def handle(
+    graph: PatternGraph, ctx: SupportContext, message: str, *, customer: str | None, session: str
+) -> dict[str, Any]:
+    """One message through the flow: classify, acknowledged handoff, the accepting desk's answer."""
+    config: Any = {"configurable": {"thread_id": session}}
+    classified = await graph.ainvoke({"message": message}, config, context=ctx, interrupt_after=["classify"])
+    state: SupportState = {
+        "message": message,
+        "customer": customer,
+        "session": session,
+        "route": classified["route"],
+        "confidence": classified["confidence"],
+    }
+    record = await hand_off(state, ctx)
+    # Resume as if the router had picked the desk that accepted: the routing edge goes there.
+    await graph.aupdate_state(config, {"route": record["accepted_by"]}, as_node="classify")
+    answered = await graph.ainvoke(None, config, context=ctx)
+    return {
+        "message": message,
+        "route": state["route"],
+        "confidence": state["confidence"],
+        "handoff": record,
+        "handled_by": answered["result"]["handled_by"],
+        "answer": answered["result"]["answer"],
+    }

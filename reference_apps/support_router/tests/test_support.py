@@ -5,16 +5,19 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from patterns import resolve_model
+from patterns import ScriptedChatModel, resolve_model
 from patterns.coordination import HashingEmbedder, InvalidHandoff, parse_handoff
 
 from app import main
-from desks import Desk, GeneralDesk, load_desks, registry_for
-from support import SupportContext, SupportState, build_support, handoff_message
+from desks import Desk, DeskBook, FallbackDesk, load_desks, registry_for
+from scripted import responders
+from support import SupportContext, SupportState, build_support, handle, handoff_message, router_agent
 
 APP = Path(__file__).resolve().parents[1]
 BILLING = "I was charged twice for my subscription, please refund one payment."
@@ -73,20 +76,21 @@ def test_a_desk_that_never_acknowledges_times_out_to_the_general_desk(
     assert result["handled_by"] == "general"
 
 
-def run_graph(receivers: dict[str, Any], message: str) -> dict[str, Any]:
-    desks = load_desks(APP / "desks.json")
-    context = SupportContext(
-        model=resolve_model("scripted"),
-        registry=registry_for(desks, HashingEmbedder()),
+def context_for(book: DeskBook, receivers: dict[str, Any]) -> SupportContext:
+    return SupportContext(
+        model=resolve_model("scripted", responders=responders(book)),
+        registry=registry_for(book, HashingEmbedder()),
         receivers=receivers,
+        fallback=book.fallback,
         ack_timeout_seconds=1.0,
     )
-    graph = build_support([d.name for d in desks])
-    state = asyncio.run(
-        graph.ainvoke({"message": message, "customer": "c-7", "session": "s-1"}, context=context)
-    )
-    result: dict[str, Any] = state["result"]
-    return result
+
+
+def run_graph(receivers: dict[str, Any], message: str, book: DeskBook | None = None) -> dict[str, Any]:
+    book = book or load_desks(APP / "desks.json")
+    graph = build_support(book)
+    context = context_for(book, receivers)
+    return asyncio.run(handle(graph, context, message, customer="c-7", session="s-1"))
 
 
 def test_a_desk_lacking_the_capability_rejects_and_falls_back() -> None:
@@ -94,7 +98,7 @@ def test_a_desk_lacking_the_capability_rejects_and_falls_back() -> None:
     receivers = {
         "billing": Desk("billing", frozenset({"refund_approvals"})),
         "technical": Desk("technical", frozenset({"technical_support"})),
-        "general": GeneralDesk(),
+        "general": FallbackDesk(),
     }
     result = run_graph(receivers, BILLING)
     assert attempts(result) == [("billing", "rejected"), ("general", "accepted")]
@@ -180,10 +184,12 @@ def test_a_bad_desks_file_is_one_line_and_exit_2(
     assert message in err and len(err.strip().splitlines()) == 1, err
 
 
+# The billing desk names its capability its own way: no desk declares billing_support, the route's.
 DESKS_OWN_WORDS = {
     "desks": [
         {
-            "name": "payments",
+            "name": "billing",
+            "keywords": ["charged", "refund", "payment", "subscription"],
             "capabilities": ["payment_questions: charges, invoices, refunds, cards and subscriptions"],
         },
         {"name": "technical", "capabilities": ["technical_support: errors, crashes, logins"]},
@@ -215,4 +221,139 @@ def test_semantic_matching_finds_a_desk_that_names_its_capability_its_own_way(
         "semantic",
         "payment_questions",
     )
-    assert attempts(result) == [("payments", "accepted")]
+    assert attempts(result) == [("billing", "accepted")]
+
+
+# -- a desk added to the desks file is reachable ----------------------------------------------
+
+SALES = "Could I get a quote and a discount for 40 seats on the enterprise plan upgrade?"
+SALES_DESK = {
+    "name": "sales",
+    "description": "pricing, quotes, discounts, plan upgrades and new seats",
+    "keywords": ["pricing", "quote", "discount", "plan upgrade", "seats", "enterprise", "buy", "trial"],
+    "reply": "Sales here: I have prepared a quote for you",
+}
+
+
+def desks_with_sales(tmp_path: Path) -> Path:
+    """The bundled desks file with a sales desk added before the fallback desk."""
+    content = json.loads((APP / "desks.json").read_text())
+    content["desks"].insert(-1, SALES_DESK)
+    path = tmp_path / "desks.json"
+    path.write_text(json.dumps(content, indent=2))
+    return path
+
+
+def test_a_sales_desk_added_to_the_desks_file_gets_the_sales_question(tmp_path: Path) -> None:
+    book = load_desks(desks_with_sales(tmp_path))
+    assert "- sales: pricing, quotes, discounts" in router_agent(book).instructions
+    assert "route (billing | technical | sales | general)" in router_agent(book).instructions
+    receivers: dict[str, Any] = {
+        d.name: Desk(d.name, d.capability_names) for d in book.desks if d.name != "general"
+    }
+    receivers["general"] = FallbackDesk()
+    graph = build_support(book)
+    context = context_for(book, receivers)
+    result = asyncio.run(handle(graph, context, SALES, customer="c-7", session="s-sales"))
+    assert (result["route"], result["handled_by"]) == ("sales", "sales")
+    assert attempts(result) == [("sales", "accepted")]
+    assert result["handoff"]["required_capability"] == "sales_support"
+    assert result["answer"] == (
+        "Sales here: I have prepared a quote for you (about: discount, enterprise, plan upgrade, quote, seats)."
+    )
+    # The answer came from the sales agent: the scripted model was asked by the router and by sales only.
+    assert isinstance(context.model, ScriptedChatModel)
+    usage = context.model.brain.ledger.snapshot()
+    assert sorted(usage) == ["router", "sales"] and usage["sales"].calls == 1
+    # The run is in the checkpointer: the routing graph ended at the sales desk.
+    saved = asyncio.run(graph.aget_state({"configurable": {"thread_id": "s-sales"}}))
+    assert saved.values["result"]["handled_by"] == "sales" and not saved.next
+
+
+def test_the_cli_routes_a_sales_question_to_the_added_desk(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = desks_with_sales(tmp_path)
+    results = route(capsys, "--desks", str(path), SALES, BILLING, GENERAL)
+    assert [(r["route"], r["handled_by"]) for r in results] == [
+        ("sales", "sales"),
+        ("billing", "billing"),
+        ("general", "general"),
+    ]
+    assert results[0]["answer"].startswith("Sales here: I have prepared a quote")
+    [offline] = route(capsys, "--desks", str(path), "--offline", "sales", SALES)
+    assert attempts(offline) == [("sales", "rejected"), ("general", "accepted")]
+
+    done = subprocess.run(
+        [sys.executable, "app.py", "--desks", str(path), "--json", SALES],
+        cwd=APP,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    [result] = json.loads(done.stdout)
+    assert (result["route"], result["handled_by"]) == ("sales", "sales")
+    assert result["answer"].startswith("Sales here")
+
+
+MISSING_FALLBACK = {
+    "fallback": "front",
+    "desks": [SALES_DESK, {"name": "general", "description": "anything"}],
+}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (MISSING_FALLBACK, "has no 'front' desk; it is the fallback, declare it (desks are sales, general)"),
+        (
+            {"desks": [{**SALES_DESK, "keyword": ["quote"]}, {"name": "general", "description": "x"}]},
+            "invalid at desks.0.keyword: Extra inputs are not permitted",
+        ),
+        (
+            {"desks": [{"name": "sales"}, {"name": "general", "description": "x"}]},
+            "invalid at desks.0: Value error, a desk needs a description (or capabilities)",
+        ),
+        (
+            {"desks": [{**SALES_DESK, "keywords": ["--"]}, {"name": "general", "description": "x"}]},
+            "invalid at desks.0.keywords: Value error, keyword '--' has no letters or digits",
+        ),
+        (
+            {"desks": [{"name": "router", "description": "x"}, {"name": "general", "description": "x"}]},
+            "'router' cannot be a desk name",
+        ),
+    ],
+)
+def test_a_desks_file_naming_a_missing_fallback_or_malformed_is_one_line_and_exit_2(
+    tmp_path: Path, content: dict[str, Any], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "desks.json"
+    path.write_text(json.dumps(content))
+    assert main(["--desks", str(path), SALES]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (json.dumps(MISSING_FALLBACK), "has no 'front' desk; it is the fallback"),
+        ('{"desks": [{"name": "sales", "description": "pricing"}', "is invalid at file: Invalid JSON"),
+    ],
+)
+def test_a_bad_desks_file_stops_the_command_with_one_line_and_no_traceback(
+    tmp_path: Path, content: str, message: str
+) -> None:
+    path = tmp_path / "desks.json"
+    path.write_text(content)
+    done = subprocess.run(
+        [sys.executable, "app.py", "--desks", str(path), SALES],
+        cwd=APP,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("support_router: error: desks file ") and message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
