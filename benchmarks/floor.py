@@ -27,7 +27,7 @@ from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement,
 from patterns.agents import DEFAULT_RETRY
 from patterns.errors import is_transient
 from patterns.model.brain import ScriptedBrain
-from patterns.presets import AGENTS, PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
+from patterns.presets import AGENTS, COUNCIL, PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
 from patterns.result import RunResult
 from patterns.state import apply_update
 
@@ -136,11 +136,11 @@ async def _debate(agents: _Agents, state: State) -> State:
 
     async def argue(task: db.ArgueTask) -> dict[str, Any]:
         name = db.debater_name(task["debater"])
-        reply = await agents.call("debater", db.debater_payload(task), db.Position, name=name)
-        return dict(db.debater_update(task, reply))
+        reply = await agents.call("debater", COUNCIL.debater_payload(task), db.Position, name=name)
+        return dict(COUNCIL.debater_update(task, reply))
 
     while state.get("round", 0) < state["task"]["rounds"]:
-        for update in await asyncio.gather(*(argue(t) for t in db.argue_tasks(state))):
+        for update in await asyncio.gather(*(argue(t) for t in COUNCIL.argue_tasks(state))):
             state = apply_update(s, state, update)
         state = apply_update(s, state, db.close_round(state))
     state = apply_update(s, state, db.vote(state))

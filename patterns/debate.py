@@ -8,11 +8,19 @@ round run in parallel (`Send`). The final positions are put to a vote
 arbitration strategy decides: the `judge` agent weighing all evidence, a
 `human` through `interrupt` (resume with `Command(resume=choice)`), or the
 `plurality` leader.
+
+The panel is the user's: N copies of one agent (`debater=`, labelled
+`debater_1` ...) or N different agents (`debaters=[...]`, each its own
+instructions and model), who hear everyone's last positions or only their
+neighbours' (`topology=`). `options` and `evidence` are optional: on an open
+question positions are normalised (case, spacing) and compared as they are.
 """
 
 from __future__ import annotations
 
 import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -22,9 +30,9 @@ from pydantic import BaseModel, Field, model_validator
 
 from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.consensus import Ballot, VoteResult, VotingMethod, tally
-from patterns.errors import MalformedOutput
+from patterns.errors import MalformedOutput, UsageError
 
-__all__ = ["DebateInput", "DebateOutput", "Position", "Ruling", "build_debate", "recursion_limit"]
+__all__ = ["Debate", "DebateInput", "DebateOutput", "Position", "Ruling", "build_debate", "recursion_limit"]
 
 Arbitration = Literal["judge", "human", "plurality"]
 
@@ -37,9 +45,11 @@ class Evidence(BaseModel):
 
 class DebateInput(BaseModel):
     question: str = Field(min_length=1)
-    options: list[str] = Field(min_length=2)
-    evidence: list[Evidence] = Field(min_length=1)
-    debaters: int = Field(default=3, ge=2, le=25)
+    options: list[str] = Field(default_factory=list, description="None: an open question.")
+    evidence: list[Evidence] = Field(default_factory=list, description="Shared out among the debaters.")
+    debaters: int | None = Field(
+        default=None, ge=2, le=25, description="How many copies of `debater=` argue (default 3)."
+    )
     rounds: int = Field(default=2, ge=1, le=10)
     voting: VotingMethod = "majority"
     quorum: int | None = Field(default=None, ge=1)
@@ -49,10 +59,12 @@ class DebateInput(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> DebateInput:
-        unknown = sorted({e.supports for e in self.evidence} - set(self.options))
+        if len(self.options) == 1 or len(set(self.options)) != len(self.options):
+            raise ValueError("options must be two or more distinct choices, or none for an open question")
+        unknown = sorted({e.supports for e in self.evidence} - set(self.options)) if self.options else []
         if unknown:
             raise ValueError(f"evidence supports options not in `options`: {', '.join(unknown)}")
-        if self.quorum is not None and self.quorum > self.debaters:
+        if self.quorum is not None and self.debaters is not None and self.quorum > self.debaters:
             raise ValueError(f"quorum {self.quorum} exceeds the number of debaters ({self.debaters})")
         return self
 
@@ -111,65 +123,134 @@ def debater_name(i: int) -> str:
     return f"debater_{i + 1}"
 
 
-# -- agent turns (payloads and updates, shared with the adapters) -----------
+#: Who hears whom after round 1: everyone everyone, or each debater the names listed.
+Topology = Literal["all"] | Mapping[str, Sequence[str]]
 
 
-def argue_tasks(state: DebateState) -> list[ArgueTask]:
-    """The next round's debater turns; each sees the other debaters' last positions."""
-    spec, done = state["task"], state.get("round", 0)
-    previous = _latest(state) if done else []
-    return [
-        {
-            "task": spec,
-            "round": done + 1,
-            "debater": i,
-            "peers": [
-                {"debater": t["debater"], "position": t["position"], "confidence": t["confidence"]}
-                for t in previous
-                if t["debater"] != debater_name(i)
-            ],
+@dataclass(frozen=True, slots=True)
+class Debate:
+    """A declared debate panel: the arguments of `build_debate`, checked."""
+
+    debater: Agent[Position] | None = None
+    debaters: tuple[Agent[Position], ...] = ()
+    judge: Agent[Ruling] | None = None
+    topology: Topology = "all"
+    _names: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        if (self.debater is None) == (not self.debaters):
+            raise UsageError(
+                "build_debate needs debater=Agent (N copies) or debaters=[Agent, ...], one of them"
+            )
+        names = tuple(a.name for a in self.debaters)
+        if len(set(names)) != len(names) or len(names) == 1:
+            raise UsageError(f"debaters must be two or more agents with distinct names, got {list(names)}")
+        object.__setattr__(self, "_names", names)
+        if names and self.topology != "all":
+            self._check_topology(names)
+
+    def names(self, spec: Mapping[str, Any]) -> tuple[str, ...]:
+        """The panel's debater names: the agents' own, or `debater_1` ... for N copies."""
+        return self._names or tuple(debater_name(i) for i in range(int(spec.get("debaters") or 3)))
+
+    def agent(self, task: ArgueTask) -> Agent[Position]:
+        return self.debaters[task["debater"]] if self.debaters else self.debater  # type: ignore[return-value]
+
+    def label(self, task: ArgueTask) -> str | None:
+        """The prompt and usage label: a copy's `debater_i`; an agent of its own needs none."""
+        return None if self.debaters else debater_name(task["debater"])
+
+    def _check_topology(self, names: Sequence[str]) -> None:
+        assert self.topology != "all"
+        unknown = sorted((set(self.topology) | {n for v in self.topology.values() for n in v}) - set(names))
+        if unknown:
+            raise UsageError(f"topology names {unknown}, which are not debaters: {list(names)}")
+
+    # -- agent turns (payloads and updates, shared with the adapters) ----------
+
+    def argue_tasks(self, state: DebateState) -> list[ArgueTask]:
+        """The next round's debater turns; each sees its peers' last positions."""
+        spec, done = state["task"], state.get("round", 0)
+        names = self.names(spec)
+        if not done:
+            self._check_run(spec, names)
+        previous = _latest(state) if done else []
+
+        def hears(me: str, other: str) -> bool:
+            return other != me and (self.topology == "all" or other in self.topology.get(me, ()))
+
+        return [
+            {
+                "task": spec,
+                "round": done + 1,
+                "debater": i,
+                "peers": [
+                    {"debater": t["debater"], "position": t["position"], "confidence": t["confidence"]}
+                    for t in previous
+                    if hears(name, t["debater"])
+                ],
+            }
+            for i, name in enumerate(names)
+        ]
+
+    def _check_run(self, spec: Mapping[str, Any], names: Sequence[str]) -> None:
+        if spec.get("quorum") is not None and spec["quorum"] > len(names):
+            raise UsageError(f"quorum {spec['quorum']} exceeds the number of debaters ({len(names)})")
+        if self.topology != "all":
+            self._check_topology(names)
+        if spec["arbitration"] == "judge" and self.judge is None:
+            raise UsageError(
+                "arbitration='judge' needs build_debate(judge=Agent(...)); or pick human or plurality"
+            )
+
+    def debater_payload(self, task: ArgueTask) -> dict[str, Any]:
+        spec, i = task["task"], task["debater"]
+        n = len(self.names(spec))
+        return {
+            "question": spec["question"],
+            "options": spec["options"],
+            "evidence": [e for k, e in enumerate(spec["evidence"]) if k % n == i],
+            "round": task["round"],
+            "peers": task["peers"],
         }
-        for i in range(spec["debaters"])
-    ]
 
+    def debater_update(self, task: ArgueTask, reply: Position) -> DebateState:
+        """The debater's turn, its position normalised (to one of the options, if any).
 
-def debater_payload(task: ArgueTask) -> dict[str, Any]:
-    spec, i = task["task"], task["debater"]
-    share = [e for n, e in enumerate(spec["evidence"]) if n % spec["debaters"] == i]
-    return {
-        "question": spec["question"],
-        "options": spec["options"],
-        "evidence": share,
-        "round": task["round"],
-        "peers": task["peers"],
-    }
-
-
-def debater_update(task: ArgueTask, reply: Position) -> DebateState:
-    """The debater's turn, its position normalised to one of the options.
-
-    A position that matches no option (after case and spacing) is `MalformedOutput`:
-    the node's retry asks the debater again. Never mapped to some default option,
-    which would hand a split vote to whichever option is listed first.
-    """
-    name = debater_name(task["debater"])
-    position = normalise_position(reply.position, task["task"]["options"])
-    if position is None:
-        raise MalformedOutput(
-            f"debater {name!r} took position {reply.position!r}, which is none of the options "
-            f"({', '.join(task['task']['options'])})",
-            raw=reply.model_dump_json(),
-            agent=name,
+        A position that matches no option (after case and spacing) is `MalformedOutput`:
+        the node's retry asks the debater again. Never mapped to some default option,
+        which would hand a split vote to whichever option is listed first.
+        """
+        name = self.names(task["task"])[task["debater"]]
+        options = task["task"]["options"]
+        position = normalise_position(reply.position, options)
+        if position is None:
+            among = f"none of the options ({', '.join(options)})" if options else "empty"
+            raise MalformedOutput(
+                f"debater {name!r} took position {reply.position!r}, which is {among}",
+                raw=reply.model_dump_json(),
+                agent=name,
+            )
+        turn = Turn(
+            round=task["round"], debater=name, **reply.model_copy(update={"position": position}).model_dump()
         )
-    turn = Turn(
-        round=task["round"], debater=name, **reply.model_copy(update={"position": position}).model_dump()
-    )
-    return {"turns": [turn.model_dump()]}
+        return {"turns": [turn.model_dump()]}
+
+    def next_round(self, state: DebateState) -> list[Send] | Literal["vote"]:
+        if state.get("round", 0) >= state["task"]["rounds"]:
+            return "vote"
+        return [Send("argue", task) for task in self.argue_tasks(state)]
 
 
-def normalise_position(position: str, options: list[str]) -> str | None:
-    """The option `position` names, ignoring case and spacing, or None when it names none."""
+def normalise_position(position: str, options: Sequence[str]) -> str | None:
+    """The option `position` names, ignoring case and spacing, or None when it names none.
+
+    On an open question (no options) the position itself, case- and space-folded, so
+    "Use  PostgreSQL" and "use postgresql" are one vote; None when it is empty.
+    """
     wanted = " ".join(position.split()).casefold()
+    if not options:
+        return wanted or None
     return next((o for o in options if " ".join(o.split()).casefold() == wanted), None)
 
 
@@ -208,9 +289,10 @@ def vote(state: DebateState) -> DebateState:
         spec["voting"],
         quorum_size=spec["quorum"],
         threshold=spec["threshold"],
-        options=sorted(spec["options"]),
+        options=sorted(spec["options"] or {b.choice for b in ballots}),
     )
-    shown = {o: result.distribution[o] for o in spec["options"] if o in result.distribution}
+    listed = spec["options"] or sorted(result.distribution)
+    shown = {o: result.distribution[o] for o in listed if o in result.distribution}
     return {"vote": result.model_copy(update={"distribution": shown}).model_dump()}
 
 
@@ -221,17 +303,23 @@ def ask_human(state: DebateState) -> DebateState:
             "question": spec["question"],
             "options": spec["options"],
             "vote": state["vote"],
-            "ask": "The debaters did not agree. Resume with one of the options.",
+            "ask": "The debaters did not agree. Resume with "
+            + ("one of the options." if spec["options"] else "your answer."),
         }
     )
     return human_update(state, choice)
 
 
 def human_update(state: DebateState, choice: Any) -> DebateState:
-    """The human arbitrator's ruling, or a `ValueError` when `choice` is not an option."""
+    """The human arbitrator's ruling, or a `ValueError` when `choice` is not an option.
+
+    On an open question any non-empty answer is a ruling.
+    """
     options = state["task"]["options"]
-    if choice not in options:
+    if options and choice not in options:
         raise ValueError(f"human arbitration must pick one of {', '.join(options)}, got {choice!r}")
+    if not options and not (isinstance(choice, str) and choice.strip()):
+        raise ValueError(f"human arbitration must answer the open question with text, got {choice!r}")
     return {"ruling": {"decision": choice, "rationale": "decided by a human arbitrator", "by": "human"}}
 
 
@@ -267,12 +355,6 @@ def _latest(state: DebateState) -> list[dict[str, Any]]:
     return sorted((t for t in state["turns"] if t["round"] == last), key=lambda t: t["debater"])
 
 
-def next_round(state: DebateState) -> list[Send] | Literal["vote"]:
-    if state.get("round", 0) >= state["task"]["rounds"]:
-        return "vote"
-    return [Send("argue", task) for task in argue_tasks(state)]
-
-
 def arbitrate(state: DebateState) -> Literal["finish", "judge", "ask_human"]:
     if state["vote"]["consensus"]:
         return "finish"
@@ -284,32 +366,49 @@ def arbitrate(state: DebateState) -> Literal["finish", "judge", "ask_human"]:
 
 def build_debate(
     *,
-    debater: Agent[Position],
-    judge: Agent[Ruling],
+    debater: Agent[Position] | None = None,
+    debaters: Sequence[Agent[Position]] = (),
+    judge: Agent[Ruling] | None = None,
+    topology: Topology = "all",
     checkpointer: Any = None,
     retry_policy: RetryPolicy | None = DEFAULT_RETRY,
+    name: str = "debate",
 ) -> PatternGraph:
     """(argue x N -> close_round) x R -> vote -> (finish | judge | ask_human) -> finish.
 
+    The input is `{"task": {...}}` (see `DebateInput`): the question, optional options
+    and evidence, rounds, the voting method and the arbitration strategy.
+
     Args:
-        debater: Asked once per debater and round, labelled `debater_1` ... `debater_N`.
+        debater: One agent asked N times a round (N = the input's `debaters`),
+            labelled `debater_1` ... `debater_N`.
+        debaters: Or the panel: different agents, each asked once a round under its
+            own name (the names the vote's `weights` and `topology` use).
         judge: Decides when the vote has no consensus and `arbitration` is "judge".
+        topology: "all" (each hears every peer's last position) or who hears whom,
+            e.g. a ring `{"a": ["b"], "b": ["c"], "c": ["a"]}`.
         checkpointer: A LangGraph checkpointer; needed for human arbitration (`interrupt`).
-        retry_policy: The node retry for model calls; None when `AgentPolicies.retry` retries.
+        retry_policy: The node retry for model calls (it re-asks an off-list position);
+            None when `AgentPolicies.retry` retries.
+        name: The compiled graph's name.
 
     Example:
         ```python
-        graph = build_debate(debater=my_debater, judge=my_judge, checkpointer=InMemorySaver())
+        graph = build_debate(debaters=[economist, engineer, lawyer], judge=chair)
+        task = {"question": "Should we build or buy the billing system?", "arbitration": "judge"}
+        state = await graph.ainvoke({"task": DebateInput(**task).model_dump()}, context=context)
         ```
     """
+    panel = Debate(debater, tuple(debaters), judge, topology)
 
     async def argue(state: ArgueTask, runtime: Runtime[AgentContext]) -> DebateState:
-        label = debater_name(state["debater"])
-        reply = await call_agent(runtime.context, debater, debater_payload(state), label=label)
-        return debater_update(state, reply)
+        agent, payload = panel.agent(state), panel.debater_payload(state)
+        reply = await call_agent(runtime.context, agent, payload, label=panel.label(state))
+        return panel.debater_update(state, reply)
 
     async def arbitrate_by_judge(state: DebateState, runtime: Runtime[AgentContext]) -> DebateState:
-        return judge_update(state, await call_agent(runtime.context, judge, judge_payload(state)))
+        assert panel.judge is not None  # checked before round 1
+        return judge_update(state, await call_agent(runtime.context, panel.judge, judge_payload(state)))
 
     graph = StateGraph(DebateState, context_schema=AgentContext)
     graph.add_node("argue", argue, input_schema=ArgueTask, retry_policy=retry_policy)
@@ -318,11 +417,11 @@ def build_debate(
     graph.add_node("judge", arbitrate_by_judge, retry_policy=retry_policy)
     graph.add_node("ask_human", ask_human)
     graph.add_node("finish", finish)
-    graph.add_conditional_edges(START, next_round, ["argue", "vote"])
+    graph.add_conditional_edges(START, panel.next_round, ["argue", "vote"])
     graph.add_edge("argue", "close_round")
-    graph.add_conditional_edges("close_round", next_round, ["argue", "vote"])
+    graph.add_conditional_edges("close_round", panel.next_round, ["argue", "vote"])
     graph.add_conditional_edges("vote", arbitrate, ["finish", "judge", "ask_human"])
     graph.add_edge("judge", "finish")
     graph.add_edge("ask_human", "finish")
     graph.add_edge("finish", END)
-    return graph.compile(checkpointer=checkpointer, name="debate")
+    return graph.compile(checkpointer=checkpointer, name=name)

@@ -291,10 +291,12 @@ def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> 
         raise UsageError(f"thread {thread_id!r} is not waiting for an answer; resume it without --answer")
     ask = pending[0].value
     options = ask.get("options") if isinstance(ask, Mapping) else None
-    if options is not None and answer not in options:
+    if options and answer not in options:
         raise UsageError(
             f"{answer!r} is not an option for thread {thread_id!r}; answer one of: {', '.join(map(str, options))}"
         )
+    if options == [] and not (isinstance(answer, str) and answer.strip()):  # an open question
+        raise UsageError(f"thread {thread_id!r} asks an open question: answer it with text, not {answer!r}")
 
 
 def _record(

@@ -32,6 +32,7 @@ from patterns import scatter_gather as SG
 from patterns.errors import UsageError
 from patterns.presets import (  # the presets run by role name until the adapters take declared flows
     AGENTS,
+    COUNCIL,
     PRODUCT_COPY,
     SUPPORT_DESKS,
     SUPPORT_ROUTES,
@@ -305,7 +306,7 @@ def _debate(ctx: Context) -> Team:
         if opened[0]:
             ctx.apply(D.close_round(ctx.state))
         opened[0] = True
-        sends = D.next_round(ctx.state)
+        sends = COUNCIL.next_round(ctx.state)
         if sends == "vote":
             return Outcome("vote", next="vote")
         tasks[:] = [send.arg for send in sends]
@@ -315,8 +316,8 @@ def _debate(ctx: Context) -> Team:
         async def argue(_: Sequence[BaseChatMessage]) -> Outcome:
             task = tasks[i]
             name = D.debater_name(i)
-            reply = await ctx.ask("debater", D.debater_payload(task), D.Position, name=name)
-            ctx.apply(D.debater_update(task, reply))
+            reply = await ctx.ask("debater", COUNCIL.debater_payload(task), D.Position, name=name)
+            ctx.apply(COUNCIL.debater_update(task, reply))
             return Outcome(_json(reply))
 
         return argue
@@ -338,7 +339,7 @@ def _debate(ctx: Context) -> Team:
         return Outcome(_json(ctx.state["result"]))
 
     mod = TurnAgent(ctx, "moderator", moderator)
-    debaters = [TurnAgent(ctx, D.debater_name(i), debater(i)) for i in range(spec["debaters"])]
+    debaters = [TurnAgent(ctx, D.debater_name(i), debater(i)) for i in range(len(COUNCIL.names(spec)))]
     v, j, f = (TurnAgent(ctx, fn.__name__, fn) for fn in (vote, judge, finish))
     nodes: list[ChatAgent] = [mod, *debaters, v, j, f]
     edges: list[tuple[ChatAgent, ChatAgent, str | None]] = [

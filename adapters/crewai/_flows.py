@@ -29,6 +29,7 @@ from patterns import scatter_gather as SG
 from patterns.errors import MalformedOutput, ModelError, UsageError
 from patterns.presets import (  # the presets run by role name until the adapters take declared flows
     AGENTS,
+    COUNCIL,
     PRODUCT_COPY,
     SUPPORT_DESKS,
     SUPPORT_ROUTES,
@@ -378,7 +379,7 @@ def _debate(ctx: Context) -> FlowClass:
 
     @start(_to("moderator"))
     def moderator(self: Flow[FlowData]) -> None:
-        sends = D.next_round(ctx.state)
+        sends = COUNCIL.next_round(ctx.state)
         self.state.round_tasks = [] if sends == "vote" else [dict(send.arg) for send in sends]
 
     @router(moderator, emit=[_to("argue"), _to("vote")])
@@ -386,15 +387,15 @@ def _debate(ctx: Context) -> FlowClass:
         return _to("argue") if self.state.round_tasks else _to("vote")
 
     debaters: dict[str, Any] = {}
-    for i in range(spec["debaters"]):
+    for i in range(len(COUNCIL.names(spec))):
         name = D.debater_name(i)
 
         async def argue(self: Flow[FlowData], i: int = i, name: str = name) -> None:
             task = cast(D.ArgueTask, self.state.round_tasks[i])
             async with superstep.branch():
                 with ctx.step(name):
-                    reply = await ctx.ask("debater", D.debater_payload(task), D.Position, name=name)
-                ctx.apply(D.debater_update(task, reply))
+                    reply = await ctx.ask("debater", COUNCIL.debater_payload(task), D.Position, name=name)
+                ctx.apply(COUNCIL.debater_update(task, reply))
 
         debaters[name] = listen(_to("argue"))(_named(name, _no_trigger(argue)))
 

@@ -32,7 +32,7 @@ from patterns import refinement as R
 from patterns import routing as RT
 from patterns import scatter_gather as SG
 from patterns.errors import UsageError
-from patterns.presets import PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
+from patterns.presets import COUNCIL, PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
 
 __all__ = ["Orchestration", "build"]
 
@@ -189,8 +189,8 @@ def _debate(ctx: Context) -> Orchestration:
     def debater(name: str) -> TurnFn:
         async def argue(turn: Turn) -> str:
             task = tasks[name]
-            reply = await ctx.ask(turn, "debater", D.debater_payload(task), D.Position, name=name)
-            ctx.apply(D.debater_update(task, reply))
+            reply = await ctx.ask(turn, "debater", COUNCIL.debater_payload(task), D.Position, name=name)
+            ctx.apply(COUNCIL.debater_update(task, reply))
             return reply.model_dump_json()
 
         return argue
@@ -200,7 +200,7 @@ def _debate(ctx: Context) -> Orchestration:
         ctx.apply(D.judge_update(ctx.state, ruling))
         return ruling.model_dump_json()
 
-    names = [D.debater_name(i) for i in range(spec["debaters"])]
+    names = [D.debater_name(i) for i in range(len(COUNCIL.names(spec)))]
     members: list[Agent] = [
         TurnAgent(ctx, name, debater(name), description=f"debater {name}") for name in names
     ]

@@ -28,6 +28,7 @@ from patterns import debate as D
 from patterns import prompts
 from patterns import refinement as R
 from patterns import routing as RT
+from patterns.presets import COUNCIL
 
 __all__ = ["ASK_HUMAN", "FINISH", "DebateManager", "FlowManager", "RefinementManager", "RoutingManager"]
 
@@ -154,7 +155,7 @@ class DebateManager(FlowManager):
     ) -> None:
         spec = ctx.state["task"]
         # One turn per debater per round, the judge, and the closing turn.
-        super().__init__(ctx, max_rounds=int(spec["debaters"]) * int(spec["rounds"]) + 2, finish=D.finish)
+        super().__init__(ctx, max_rounds=len(COUNCIL.names(spec)) * int(spec["rounds"]) + 2, finish=D.finish)
         self._tasks, self._choose = tasks, choose
         if choose is not None:
             self.human_response_function = self._ask_human
@@ -173,7 +174,7 @@ class DebateManager(FlowManager):
             with recorder.step("close_round"):
                 ctx.apply(D.close_round(ctx.state))
         self._opened = True
-        sends = D.next_round(ctx.state)
+        sends = COUNCIL.next_round(ctx.state)
         if sends == "vote":
             with recorder.step("vote"):
                 ctx.apply(D.vote(ctx.state))

@@ -21,7 +21,7 @@ from langgraph.types import RetryPolicy
 from pydantic import Field
 
 from patterns.agents import DEFAULT_RETRY, Agent, PatternGraph
-from patterns.debate import Position, Ruling, build_debate
+from patterns.debate import Debate, Position, Ruling, build_debate
 from patterns.handoff import DeskReply, build_handoff
 from patterns.map_reduce import MapReduceOutput, MapReply, build_map_reduce
 from patterns.pipeline import Extracted, Record, Validation, build_pipeline
@@ -32,6 +32,7 @@ from patterns.scatter_gather import Merged, SourceFindings, build_scatter_gather
 
 __all__ = [
     "AGENTS",
+    "COUNCIL",
     "PRODUCT_COPY",
     "RESPONDERS",
     "SUPPORT_DESKS",
@@ -136,6 +137,9 @@ JUDGE = Agent(
     output=Ruling,
 )
 
+#: N copies of one debater, and a judge for a split vote.
+COUNCIL = Debate(debater=DEBATER, judge=JUDGE)
+
 # -- customer support: routing and handoff -------------------------------------------
 
 ROUTER = Agent(
@@ -217,7 +221,9 @@ def council_debate(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """N debaters, R rounds, a vote, a judge (or a human) on no consensus."""
-    return build_debate(debater=DEBATER, judge=JUDGE, checkpointer=checkpointer, retry_policy=retry_policy)
+    return build_debate(
+        debater=COUNCIL.debater, judge=COUNCIL.judge, checkpointer=checkpointer, retry_policy=retry_policy
+    )
 
 
 def support_routing(

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from patterns.debate import argue_tasks, debater_payload
+from patterns.presets import COUNCIL
 
 from council import CouncilError, load_council
 
@@ -22,8 +22,8 @@ def write(tmp_path: Path, data: object) -> Path:
 def test_each_member_receives_exactly_their_own_briefing() -> None:
     council = load_council(APP / "council.json")
     spec = council.debate_input("judge")
-    for task, member in zip(argue_tasks({"task": spec}), council.members, strict=True):
-        assert debater_payload(task)["evidence"] == [e.model_dump() for e in member.briefing]
+    for task, member in zip(COUNCIL.argue_tasks({"task": spec}), council.members, strict=True):
+        assert COUNCIL.debater_payload(task)["evidence"] == [e.model_dump() for e in member.briefing]
     assert spec["weights"] == {"debater_1": 3.0, "debater_2": 1.0, "debater_3": 2.0, "debater_4": 1.0}
 
 
