@@ -1,25 +1,24 @@
-"""The refinement graph: generate -> critique (run the tests) -> generate | finish.
+"""The refinement loop: `patterns.refinement.build_refinement` with the app's own generator and critic.
 
-The structure and stop rules are those of `patterns.refinement`: the loop ends
-when the score reaches the threshold, stops moving (converged), or hits the
-iteration bound, checked in that order by the pattern's own `stop_reason`, and
-the recursion limit comes from the bound. What differs is the critic: a node
-of plain code that runs the candidate against the task's tests in the sandbox,
-not a model's opinion. Every step is checkpointed, so an interrupted run
-resumes where it stopped without regenerating or re-testing finished rounds.
+The generator is the app's `CodeGenerator` (scripted revisions or a real
+model); the critic is a plain function, the sandboxed test run: it runs the
+candidate against the task's tests and its verdict (score = tests passed /
+tests total, the failures) is the critique. The pattern owns the rest: the
+graph, the stop rules (threshold, converged, max iterations, in that order),
+the best-not-last result and the recursion limit. Every step is checkpointed,
+so an interrupted run resumes where it stopped without regenerating or
+re-testing finished rounds.
 """
 
 from __future__ import annotations
 
-import operator
+import asyncio
 import uuid
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict, cast
+from typing import Any
 
-from langgraph.graph import END, START, StateGraph
-from langgraph.runtime import Runtime
 from patterns import DEFAULT_RETRY, open_checkpointer
-from patterns.refinement import StopReason, recursion_limit, stop_reason
+from patterns.agents import PatternGraph
+from patterns.refinement import StopReason, Turn, build_refinement, recursion_limit
 from pydantic import BaseModel, Field
 
 from generators import CodeGenerator, GenerationRequest
@@ -61,86 +60,45 @@ class Outcome(BaseModel):
     history: list[Round]
 
 
-class RefineState(TypedDict, total=False):
-    task: dict[str, Any]  # the settings; `stop_reason` reads threshold, epsilon, max_iterations
-    code: str
-    verdict: dict[str, Any]
-    history: Annotated[list[dict[str, Any]], operator.add]
-    candidates: Annotated[list[str], operator.add]
-    result: dict[str, Any]
+def build_graph(task: CodeTask, generator: CodeGenerator, *, checkpointer: Any = None) -> PatternGraph:
+    """The loop for one run. `task` and `generator` are bound here, never checkpointed,
+    so a resumed run may use another generator (a real model after the scripted one)."""
 
+    async def propose(turn: Turn) -> str:
+        feedback = turn.feedback
+        request = GenerationRequest(
+            task=task,
+            iteration=turn.iteration,
+            previous=turn.draft,
+            verdict=Verdict.model_validate(feedback) if feedback else None,
+            tried=turn.drafts,
+        )
+        return await generator.propose(request)
 
-@dataclass(frozen=True, slots=True)
-class RefineContext:
-    """Run-time context: kept out of checkpoints, so a resumed run may use another generator."""
+    async def test_run(turn: Turn) -> Verdict:
+        # The critic: the candidate against the task's tests, in the sandbox (in a thread: it blocks).
+        limits = SandboxLimits(timeout_s=turn.brief["timeout_s"], memory_mb=turn.brief["memory_mb"])
+        return await asyncio.to_thread(
+            run_tests,
+            turn.draft,
+            module=task.module,
+            test_file=task.test_file,
+            tests_source=task.tests_source,
+            test_names=task.test_names,
+            limits=limits,
+        )
 
-    task: CodeTask
-    generator: CodeGenerator
-
-
-async def generate(state: RefineState, runtime: Runtime[RefineContext]) -> RefineState:
-    verdict = state.get("verdict")
-    request = GenerationRequest(
-        task=runtime.context.task,
-        iteration=len(state.get("history", [])) + 1,
-        previous=state.get("code"),
-        verdict=Verdict.model_validate(verdict) if verdict else None,
-        tried=tuple(state.get("candidates", [])),
+    return build_refinement(
+        generator=propose,
+        critic=test_run,
+        score="score",
+        history_fields=("passed", "total", "status", "failures", "duration_s"),
+        checkpointer=checkpointer,
+        # Retries transient model failures only; the sandbox reports a misbehaving candidate in
+        # its verdict and raises nothing transient, so the deterministic critic is never retried.
+        retry_policy=DEFAULT_RETRY,
+        name="code_refinement",
     )
-    code = await runtime.context.generator.propose(request)
-    return {"code": code, "candidates": [code]}
-
-
-def critique(state: RefineState, runtime: Runtime[RefineContext]) -> RefineState:
-    task, settings = runtime.context.task, state["task"]
-    verdict = run_tests(
-        state["code"],
-        module=task.module,
-        test_file=task.test_file,
-        tests_source=task.tests_source,
-        test_names=task.test_names,
-        limits=SandboxLimits(timeout_s=settings["timeout_s"], memory_mb=settings["memory_mb"]),
-    )
-    entry = Round(iteration=len(state.get("history", [])) + 1, **verdict.model_dump(exclude={"isolation"}))
-    return {"verdict": verdict.model_dump(), "history": [entry.model_dump()]}
-
-
-def finish(state: RefineState) -> RefineState:
-    history = state["history"]
-    scores = [h["score"] for h in history]
-    best = max(range(len(scores)), key=lambda i: (scores[i], -i))  # the earliest of the best
-    return {
-        "result": {
-            "best_code": state["candidates"][best],
-            "best_score": scores[best],
-            "scores": scores,
-            "iterations": len(history),
-            "stop_reason": _stop(state) or "max_iterations",
-            "isolation": state["verdict"]["isolation"],
-            "history": history,
-        }
-    }
-
-
-def _stop(state: RefineState) -> StopReason | None:
-    # Same state keys as the pattern's loop, so its stop rules apply unchanged.
-    return stop_reason(cast(Any, state))
-
-
-def should_continue(state: RefineState) -> Literal["generate", "finish"]:
-    return "finish" if _stop(state) else "generate"
-
-
-def build_graph(*, checkpointer: Any = None) -> Any:
-    graph = StateGraph(RefineState, context_schema=RefineContext)
-    graph.add_node("generate", generate, retry_policy=DEFAULT_RETRY)  # a real model fails transiently
-    graph.add_node("critique", critique)  # deterministic: a retry would only repeat the verdict
-    graph.add_node("finish", finish)
-    graph.add_edge(START, "generate")
-    graph.add_edge("generate", "critique")
-    graph.add_conditional_edges("critique", should_continue, ["generate", "finish"])
-    graph.add_edge("finish", END)
-    return graph.compile(checkpointer=checkpointer, name="code_refinement")
 
 
 class ThreadError(ValueError):
@@ -161,7 +119,7 @@ async def refine(
         raise ThreadError("resuming needs the thread id printed by the interrupted run (--thread ID)")
     thread_id = thread_id or f"refine-{uuid.uuid4().hex[:12]}"
     async with open_checkpointer(checkpoint) as saver:
-        graph = build_graph(checkpointer=saver)
+        graph = build_graph(task, generator, checkpointer=saver)
         config: dict[str, Any] = {"configurable": {"thread_id": thread_id}}
         snapshot = await graph.aget_state(config)
         if not resume and snapshot.created_at is not None:
@@ -179,9 +137,20 @@ async def refine(
                 )
             bounds, graph_input = snapshot.values["task"], None
         else:
+            # The stop rules, plus the brief the critic reads: the task's name and the sandbox limits.
             bounds = {"name": task.name, **(settings or LoopSettings()).model_dump()}
             graph_input = {"task": bounds}
         config["recursion_limit"] = recursion_limit(int(bounds["max_iterations"]))
-        context = RefineContext(task=task, generator=generator)
-        state = await graph.ainvoke(graph_input, config, context=context, durability="sync")
-    return Outcome(task=task.name, thread_id=thread_id, **state["result"])
+        state = await graph.ainvoke(graph_input, config, durability="sync")
+    result = state["result"]
+    return Outcome(
+        task=task.name,
+        thread_id=thread_id,
+        best_code=result["best_draft"],
+        best_score=result["best_score"],
+        scores=result["scores"],
+        iterations=result["iterations"],
+        stop_reason=result["stop_reason"],
+        isolation=state["critique"]["isolation"],  # the latest verdict's
+        history=result["history"],
+    )

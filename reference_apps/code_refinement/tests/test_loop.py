@@ -14,8 +14,10 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatResult
 from pydantic import Field
 
+import loop
 from generators import GenerationRequest, ModelGenerator, ScriptedGenerator
 from loop import LoopSettings, Outcome, refine
+from sandbox import Verdict, network_isolation, run_tests
 from task import CodeTask, load_task
 
 
@@ -57,15 +59,62 @@ class CrashingGenerator(ScriptedGenerator):
         return await super().propose(request)
 
 
-def test_an_interrupted_run_resumes_without_redoing_rounds(tmp_path: Path, slugify_task: CodeTask) -> None:
+class RecordingGenerator(ScriptedGenerator):
+    def __init__(self) -> None:
+        self.iterations: list[int] = []
+
+    async def propose(self, request: GenerationRequest) -> str:
+        self.iterations.append(request.iteration)
+        return await super().propose(request)
+
+
+def test_an_interrupted_run_resumes_without_redoing_rounds(
+    tmp_path: Path, slugify_task: CodeTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tested: list[str] = []  # every candidate the critic ran the tests on, in order
+
+    def counting_run_tests(code: str, **kwargs: Any) -> Verdict:
+        tested.append(code)
+        return run_tests(code, **kwargs)
+
+    monkeypatch.setattr(loop, "run_tests", counting_run_tests)
     checkpoint = f"sqlite:///{tmp_path / 'checkpoints.sqlite'}"
     with pytest.raises(RuntimeError, match="simulated crash"):
         asyncio.run(refine(slugify_task, CrashingGenerator(), checkpoint=checkpoint, thread_id="t1"))
-    outcome = asyncio.run(
-        refine(slugify_task, ScriptedGenerator(), checkpoint=checkpoint, thread_id="t1", resume=True)
-    )
+    assert tested == [slugify_task.revisions[0].code]
+    resumed = RecordingGenerator()
+    outcome = asyncio.run(refine(slugify_task, resumed, checkpoint=checkpoint, thread_id="t1", resume=True))
     assert outcome.stop_reason == "threshold"
     assert outcome.scores == [0.25, 0.75, 0.875, 1.0]  # round 1 was kept, not rerun
+    assert resumed.iterations == [2, 3, 4]  # no candidate written twice
+    assert tested == [r.code for r in slugify_task.revisions]  # and none tested twice
+
+
+class FixedGenerator:
+    """Proposes the given candidates in turn, ignoring the feedback."""
+
+    def __init__(self, *candidates: str) -> None:
+        self.candidates = candidates
+
+    async def propose(self, request: GenerationRequest) -> str:
+        return self.candidates[min(request.iteration, len(self.candidates)) - 1]
+
+
+def test_the_critic_is_the_sandboxed_test_run(slugify_task: CodeTask) -> None:
+    phones_home = (
+        "import socket\n"
+        "def slugify(text, separator='-', max_length=None):\n"
+        "    socket.create_connection(('127.0.0.1', 5432), timeout=2).close()\n"
+        "    return text.lower()\n"
+    )
+    correct = slugify_task.revisions[-1].code
+    outcome = asyncio.run(refine(slugify_task, FixedGenerator(phones_home, correct), checkpoint="memory"))
+    first, second = outcome.history
+    assert (first.status, first.passed, first.total, first.score) == ("ran", 0, 8, 0.0)
+    assert {f.test for f in first.failures} == set(slugify_task.test_names)
+    assert all("network access is disabled" in f.message for f in first.failures)
+    assert (second.score, second.failures, outcome.best_code) == (1.0, [], correct)
+    assert outcome.isolation == network_isolation()
 
 
 class RecordingModel(GenericFakeChatModel):
