@@ -196,7 +196,7 @@ class Debate:
     def _check_run(self, spec: Mapping[str, Any], names: Sequence[str]) -> None:
         if spec.get("quorum") is not None and spec["quorum"] > len(names):
             raise UsageError(f"quorum {spec['quorum']} exceeds the number of debaters ({len(names)})")
-        if self.topology != "all":
+        if self.topology != "all" and not self._names:  # a named panel was checked when declared
             self._check_topology(names)
         if spec["arbitration"] == "judge" and self.judge is None:
             raise UsageError(
