@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 from adapters._common import FlowRun, disable_telemetry, initial_state
 from patterns.errors import UsageError
-from patterns.model.brain import ScriptedBrain
-from patterns.result import RunResult
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
+from patterns.runtime import RunResult
+from patterns.testing import ScriptedBrain
 
 __all__ = ["FRAMEWORKS", "arun", "run"]
 

@@ -18,14 +18,10 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel
 
-from patterns.agents import parse_reply
 from patterns.errors import UsageError
-from patterns.model.brain import Reply, ScriptedBrain
-from patterns.result import RunResult, StepRecord
-from patterns.runner import PATTERNS, validate_input
-from patterns.samples import SAMPLES
-from patterns.state import apply_update
-from patterns.usage import AgentUsage
+from patterns.presets import PATTERNS, SAMPLES
+from patterns.runtime import AgentUsage, RunResult, StepRecord, apply_update, parse_reply, validate_input
+from patterns.testing import Reply, ScriptedBrain
 
 T = TypeVar("T", bound=BaseModel)
 

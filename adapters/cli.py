@@ -18,12 +18,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from adapters import FRAMEWORKS, arun
-from patterns.checkpoint import DEFAULT_CHECKPOINT_URL
 from patterns.cli import brain_from_args, read_input, result_table
 from patterns.errors import UsageError
-from patterns.model.brain import ScriptedBrain
-from patterns.result import RunResult
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
+from patterns.runtime import DEFAULT_CHECKPOINT_URL, RunResult
+from patterns.testing import ScriptedBrain
 
 __all__ = ["register"]
 
@@ -75,7 +74,7 @@ async def _run_once(
 def _server(stack: ExitStack, brain: ScriptedBrain, via_http: bool) -> str | None:
     if not via_http:
         return None
-    from patterns.model.server import running_server
+    from patterns.testing import running_server
 
     return stack.enter_context(running_server(brain))
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from adapters._common import FlowRun
-from patterns.llm import resolve_model
-from patterns.model import ScriptedChatModel
-from patterns.runner import arun
+from patterns.runtime import arun, resolve_model
+from patterns.testing import ScriptedChatModel
 
 __all__ = ["run_flow"]
 

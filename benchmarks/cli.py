@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters import FRAMEWORKS
 from benchmarks.profiles import MEASURES, PROFILES
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
 
 __all__ = ["add_arguments", "main", "register"]
 

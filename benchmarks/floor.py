@@ -1,9 +1,9 @@
 """The floor: every canonical flow in plain asyncio, with no orchestration framework.
 
 Each flow makes exactly the agent turns the LangGraph pattern makes, with the
-same scripted brain: the prompt comes from `patterns.prompts.render`, the reply
+same scripted brain: the prompt comes from `patterns.runtime.wire.render`, the reply
 from `ScriptedBrain.plan`/`finish` (waiting the planned latency with
-`asyncio.sleep`), it is validated by `patterns.agents.parse_reply`, and state
+`asyncio.sleep`), it is validated by `patterns.runtime.parse_reply`, and state
 moves through the pattern modules' own payload and update functions with
 `patterns.state.apply_update`. Parallel branches are `asyncio.gather`, bounded
 concurrency an `asyncio.Semaphore`. Transient failures are retried with the
@@ -23,13 +23,11 @@ from langgraph.graph import END
 from pydantic import BaseModel
 
 from adapters._common import FlowRun, initial_state, parse
-from patterns import debate, handoff, map_reduce, pipeline, prompts, refinement, routing, scatter_gather
-from patterns.agents import DEFAULT_RETRY
 from patterns.errors import is_transient
-from patterns.model.brain import ScriptedBrain
+from patterns.flows import debate, handoff, map_reduce, pipeline, refinement, routing, scatter_gather
 from patterns.presets import AGENTS, COUNCIL, PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
-from patterns.result import RunResult
-from patterns.state import apply_update
+from patterns.runtime import DEFAULT_RETRY, RunResult, apply_update, wire
+from patterns.testing import ScriptedBrain
 
 __all__ = ["FLOORS", "FRAMEWORK", "arun_floor"]
 
@@ -42,7 +40,7 @@ State = Any
 
 
 class _Agents:
-    """One agent call at a time, the way `patterns.agents.call_agent` makes it, minus LangChain."""
+    """One agent call at a time, the way `patterns.runtime.call_agent` makes it, minus LangChain."""
 
     def __init__(self, flow: FlowRun) -> None:
         self.flow = flow
@@ -52,7 +50,7 @@ class _Agents:
         self, role: str, payload: dict[str, Any], schema: type[T], *, name: str | None = None
     ) -> T:
         agent = name or role
-        system, user = prompts.render(AGENTS[role], payload, label=name)
+        system, user = wire.render(AGENTS[role], payload, label=name)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         policy = DEFAULT_RETRY
         with self.flow.recorder.step(agent):

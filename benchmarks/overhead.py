@@ -31,8 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 from patterns import AgentContext, ScriptedChatModel
-from patterns.runner import PATTERNS
-from patterns.samples import SAMPLES
+from patterns.presets import PATTERNS, SAMPLES
 
 # Tasks per superstep of each pattern's sample run (asserted against the real run below).
 SHAPES: dict[str, list[int]] = {

@@ -7,7 +7,7 @@ of `benchmarks/overhead.py`): LangGraph's own scheduling cost.
 `langgraph_graph` is the pattern's compiled graph invoked directly, without
 the runner and without a checkpointer. The frameworks (`langgraph`, `autogen`,
 `crewai`, `semantic_kernel`) run through `adapters.arun`, the entry point a
-user calls; the LangGraph adapter goes through `patterns.runner.arun` with an
+user calls; the LangGraph adapter goes through `patterns.runtime.arun` with an
 in-memory checkpointer and step streaming, as `orch run` does.
 
 Fairness. Every candidate answers from a `ScriptedBrain` with the same seed;
@@ -49,12 +49,9 @@ from benchmarks.overhead import _bare_graph
 from benchmarks.profiles import MEASURES, Profile
 from benchmarks.timing import Outcome, interleave, summarize
 from patterns import AgentContext, ScriptedChatModel
-from patterns.checkpoint import open_checkpointer
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
-from patterns.model.brain import Plan
-from patterns.result import RunResult
-from patterns.runner import PATTERNS
-from patterns.samples import SAMPLES, reviews
+from patterns.presets import PATTERNS, SAMPLES, reviews
+from patterns.runtime import RunResult, open_checkpointer
+from patterns.testing import FaultPolicy, LatencyPolicy, Plan, ScriptedBrain
 
 __all__ = ["BARE", "FLOOR", "GRAPH", "Suite", "postgres_url"]
 
@@ -534,7 +531,7 @@ class Suite:
         }
 
     async def wire(self) -> dict[str, Any]:
-        from patterns.model.server import running_server
+        from patterns.testing import running_server
 
         rows: list[dict[str, Any]] = []
         for pattern in self.patterns:  # the floor's minimum, from the brain's own ledger (same token counter)

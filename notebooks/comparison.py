@@ -46,9 +46,8 @@ from IPython.display import Image, Markdown, display
 from nbhelpers import plt, scratch_dir, show_figure, table
 
 import adapters
-from patterns.model import ScriptedBrain
-from patterns.model.server import running_server
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
+from patterns.testing import ScriptedBrain, running_server
 
 FRAMEWORKS = list(adapters.FRAMEWORKS)
 FRAMEWORKS
@@ -89,7 +88,7 @@ assert all(results[p, f].output == results[p, "langgraph"].output for p, f in re
 # differs a little from run to run.)
 
 # %%
-from patterns.model import LatencyPolicy
+from patterns.testing import LatencyPolicy
 
 timed = {}
 for framework in FRAMEWORKS:

@@ -39,9 +39,8 @@ from langgraph.types import Command
 from nbhelpers import checkpoint_url, draw, new_thread, plt, show_figure, show_history, show_run, table
 
 from patterns import AgentContext, ScriptedChatModel, arun, open_checkpointer
-from patterns.debate import DebateInput, recursion_limit
-from patterns.presets import council_debate
-from patterns.samples import SAMPLES
+from patterns.flows.debate import DebateInput, recursion_limit
+from patterns.presets import SAMPLES, council_debate
 
 # %% [markdown]
 # ## The graph
@@ -223,7 +222,7 @@ show_run(result)
 
 # %%
 from patterns import Agent, ScriptedBrain, build_debate
-from patterns.debate import Position, Ruling
+from patterns.flows.debate import Position, Ruling
 
 architect = Agent(
     "architect",

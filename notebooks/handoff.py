@@ -34,9 +34,8 @@ from contextlib import AsyncExitStack
 from nbhelpers import calls, checkpoint_url, draw, new_thread, show_history, show_run, table
 
 from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
-from patterns.handoff import DeskReply, HandoffInput, desk_update, recursion_limit
-from patterns.presets import SUPPORT_DESKS, support_handoff
-from patterns.samples import SAMPLES
+from patterns.flows.handoff import DeskReply, HandoffInput, desk_update, recursion_limit
+from patterns.presets import SAMPLES, SUPPORT_DESKS, support_handoff
 
 # %% [markdown]
 # ## The graph

@@ -47,9 +47,8 @@ from nbhelpers import (
 )
 
 from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
-from patterns.map_reduce import MapReduceInput
-from patterns.presets import review_map_reduce
-from patterns.samples import SAMPLES
+from patterns.flows.map_reduce import MapReduceInput
+from patterns.presets import SAMPLES, review_map_reduce
 
 # %% [markdown]
 # ## The graph

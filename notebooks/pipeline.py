@@ -42,9 +42,8 @@ from contextlib import AsyncExitStack
 from nbhelpers import calls, checkpoint_url, draw, new_thread, show_history, show_run, table
 
 from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
-from patterns.pipeline import PipelineInput
-from patterns.presets import invoice_pipeline
-from patterns.samples import SAMPLES
+from patterns.flows.pipeline import PipelineInput
+from patterns.presets import SAMPLES, invoice_pipeline
 
 # %% [markdown]
 # ## The graph

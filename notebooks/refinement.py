@@ -38,9 +38,8 @@ from contextlib import AsyncExitStack
 from nbhelpers import checkpoint_url, draw, new_thread, plt, show_figure, show_history, show_run, table
 
 from patterns import AgentContext, ScriptedChatModel, arun, open_checkpointer
-from patterns.presets import product_refinement
-from patterns.refinement import RefinementInput, recursion_limit
-from patterns.samples import SAMPLES
+from patterns.flows.refinement import RefinementInput, recursion_limit
+from patterns.presets import SAMPLES, product_refinement
 
 # %% [markdown]
 # ## The graph
@@ -191,7 +190,7 @@ result.output["scores"]
 
 # %%
 from patterns import Agent, ScriptedBrain, build_refinement
-from patterns.refinement import Critique, Draft
+from patterns.flows.refinement import Critique, Draft
 
 writer = Agent(
     "pr_writer",

@@ -32,9 +32,8 @@ from contextlib import AsyncExitStack
 from nbhelpers import calls, checkpoint_url, draw, new_thread, plt, show_figure, show_history, show_run, table
 
 from patterns import AgentContext, ScriptedChatModel, arun, open_checkpointer
-from patterns.presets import SUPPORT_ROUTES, support_routing
-from patterns.routing import Classification, RoutingInput, router_update
-from patterns.samples import SAMPLES
+from patterns.flows.routing import Classification, RoutingInput, router_update
+from patterns.presets import SAMPLES, SUPPORT_ROUTES, support_routing
 
 # %% [markdown]
 # ## The graph
@@ -164,7 +163,7 @@ result.output
 
 # %%
 from patterns import Agent, ScriptedBrain, build_routing
-from patterns.routing import Answer
+from patterns.flows.routing import Answer
 
 hr_router = Agent(
     "hr_router",

@@ -38,9 +38,8 @@ from contextlib import AsyncExitStack
 from nbhelpers import calls, checkpoint_url, draw, new_thread, plt, show_figure, show_history, show_run, table
 
 from patterns import AgentContext, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, open_checkpointer
-from patterns.presets import research_scatter_gather
-from patterns.samples import SAMPLES
-from patterns.scatter_gather import QuorumNotMet, ScatterGatherInput
+from patterns.flows.scatter_gather import QuorumNotMet, ScatterGatherInput
+from patterns.presets import SAMPLES, research_scatter_gather
 
 # %% [markdown]
 # ## The graph

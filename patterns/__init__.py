@@ -1,9 +1,15 @@
 """Multi-agent orchestration patterns on LangGraph, with durable checkpoints.
 
-Five patterns (pipeline, scatter-gather, map-reduce, refinement loop, debate)
-plus conditional routing and handoff, each a builder returning a compiled
-graph; a deterministic scripted model to run them offline; one runner that
-returns the same `RunResult` for every pattern. Nothing here imports AutoGen,
+The package is laid out by role:
+
+- `patterns.flows`: the patterns, one module each, every builder taking the user's agents;
+- `patterns.runtime`: `Agent`, `call_agent`, checkpoints, `arun` and `RunResult`;
+- `patterns.presets`: the canonical flows, built with those builders, and the registry;
+- `patterns.testing`: the scripted model and its OpenAI-compatible server;
+- `patterns.resilience`, `patterns.flow_control`, `patterns.coordination`: the toolkit;
+- `patterns.cli`: the `orch` command.
+
+This module re-exports what most users need. Nothing here imports AutoGen,
 CrewAI or Semantic Kernel.
 
 ```python
@@ -15,20 +21,35 @@ print(result.output)
 ```
 """
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, call_agent
-from patterns.checkpoint import DEFAULT_CHECKPOINT_URL, open_checkpointer
-from patterns.debate import build_debate
 from patterns.errors import OrchError, UsageError
-from patterns.handoff import build_handoff
-from patterns.llm import resolve_model
-from patterns.map_reduce import build_map_reduce
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
-from patterns.pipeline import build_pipeline
-from patterns.refinement import build_refinement
-from patterns.result import RunResult, StepRecord
-from patterns.routing import build_routing
-from patterns.runner import PATTERNS, arun
-from patterns.scatter_gather import build_scatter_gather
+from patterns.flows import (
+    Debate,
+    Refinement,
+    Turn,
+    build_debate,
+    build_handoff,
+    build_map_reduce,
+    build_pipeline,
+    build_refinement,
+    build_routing,
+    build_scatter_gather,
+)
+from patterns.presets import PATTERNS
+from patterns.resilience import AgentPolicies
+from patterns.runtime import (
+    DEFAULT_CHECKPOINT_URL,
+    DEFAULT_RETRY,
+    Agent,
+    AgentContext,
+    PatternSpec,
+    RunResult,
+    StepRecord,
+    arun,
+    call_agent,
+    open_checkpointer,
+    resolve_model,
+)
+from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
 
 __all__ = [
     "DEFAULT_CHECKPOINT_URL",
@@ -36,13 +57,18 @@ __all__ = [
     "PATTERNS",
     "Agent",
     "AgentContext",
+    "AgentPolicies",
+    "Debate",
     "FaultPolicy",
     "LatencyPolicy",
     "OrchError",
+    "PatternSpec",
+    "Refinement",
     "RunResult",
     "ScriptedBrain",
     "ScriptedChatModel",
     "StepRecord",
+    "Turn",
     "UsageError",
     "arun",
     "build_debate",

@@ -24,8 +24,8 @@ from benchmarks.suite import Suite, superstep_shape
 from benchmarks.timing import interleave, percentile, summarize
 from patterns import ScriptedChatModel
 from patterns import arun as langgraph_arun
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
+from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain
 
 FRAMEWORKS_UNDER_TEST = ["langgraph", "autogen"]  # autogen imports in ~0.1 s; ok or recorded as unavailable
 

@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 
-from patterns.result import RunResult
-from patterns.runner import PATTERNS
-from patterns.samples import SAMPLES
+from patterns.presets import PATTERNS, SAMPLES
+from patterns.runtime import RunResult
 
 TIMEOUT = 60
 SEVEN = ["pipeline", "scatter_gather", "map_reduce", "refinement", "debate", "routing", "handoff"]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from patterns.consensus import Ballot, arbitrate, majority, quorum, tally, weighted
+from patterns.coordination.consensus import Ballot, arbitrate, majority, quorum, tally, weighted
 
 CHOICES = ["a", "b", "c"]
 _ballots = st.lists(
@@ -44,11 +44,11 @@ def test_quorum_counts_supporters() -> None:
 def test_arbitration_strategies() -> None:
     split = majority([Ballot("1", "a"), Ballot("2", "b")], options=CHOICES)
     assert arbitrate(split) == ("a", "plurality")
-    assert arbitrate(split, "expert", expert=lambda vote: "c") == ("c", "expert")
+    assert arbitrate(split, "judge", judge=lambda vote: "c") == ("c", "judge")
     with pytest.raises(ValueError, match="must choose one of"):
-        arbitrate(split, "expert", expert=lambda vote: "z", options=CHOICES)
+        arbitrate(split, "judge", judge=lambda vote: "z", options=CHOICES)
     agreed = majority([Ballot("1", "b"), Ballot("2", "b")])
-    assert arbitrate(agreed, "expert", expert=lambda vote: "c") == ("b", "vote")
+    assert arbitrate(agreed, "judge", judge=lambda vote: "c") == ("b", "vote")
 
 
 @given(_ballots, st.randoms(), st.sampled_from(["majority", "weighted", "quorum"]))

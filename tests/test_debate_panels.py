@@ -14,9 +14,9 @@ from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command
 
 from patterns import Agent, AgentContext, ScriptedBrain, ScriptedChatModel, UsageError, build_debate
-from patterns.debate import DebateInput, Position, Ruling
-from patterns.model.server import MODEL_ID, running_server
-from patterns.runner import _check_answer
+from patterns.flows.debate import DebateInput, Position, Ruling
+from patterns.runtime._runner import _check_answer
+from patterns.testing import MODEL_ID, running_server
 
 Payload = dict[str, Any]
 

@@ -30,13 +30,10 @@ from typing import Any
 import pytest
 from langchain_core.language_models import BaseChatModel
 
-from patterns.checkpoint import open_checkpointer
 from patterns.errors import UsageError
-from patterns.llm import resolve_model
-from patterns.model import LatencyPolicy
-from patterns.result import RunResult
-from patterns.runner import PATTERNS, arun
-from patterns.samples import reviews
+from patterns.presets import PATTERNS, reviews
+from patterns.runtime import RunResult, arun, open_checkpointer, resolve_model
+from patterns.testing import LatencyPolicy
 
 from ._samples import SPLIT_VOTE
 
@@ -59,9 +56,9 @@ CHILD = """
 import asyncio, json, sys
 from pathlib import Path
 
-from patterns.llm import resolve_model
-from patterns.model import LatencyPolicy
-from patterns.runner import arun
+from patterns.runtime import resolve_model
+from patterns.testing import LatencyPolicy
+from patterns.runtime import arun
 
 
 async def main(spec):

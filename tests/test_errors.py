@@ -7,7 +7,7 @@ import openai
 import pytest
 
 from patterns.errors import FailureKind, ModelTimeout, PermanentModelError, RateLimited, classify, retry_after
-from patterns.resilience.retry import RetryPolicy
+from patterns.resilience.retry import Backoff
 
 
 def _openai_429(headers: dict[str, str]) -> openai.RateLimitError:
@@ -38,6 +38,6 @@ def test_retry_after_from_our_error_and_from_http_headers() -> None:
 
 
 def test_retry_policy_honours_retry_after_from_any_client() -> None:
-    policy = RetryPolicy(base_delay=0.01, max_delay=5.0, jitter=0.0)
+    policy = Backoff(base_delay=0.01, max_delay=5.0, jitter=0.0)
     assert policy.delay(1, error=_openai_429({"retry-after": "3"})) >= 3.0
     assert not policy.should_retry(_openai_429({"retry-after": "60"}))  # longer than we will wait

@@ -10,20 +10,24 @@ from hypothesis import strategies as st
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
 
-from patterns import prompts
-from patterns.agents import parse_reply
 from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerError, is_transient
-from patterns.map_reduce import combine_partials
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
-from patterns.model.tokens import count_tokens, split_tokens
-from patterns.presets import AGENTS
-from patterns.presets._responders import sentiment
+from patterns.flows.map_reduce import combine_partials
+from patterns.presets import AGENTS, sentiment
+from patterns.runtime import parse_reply, wire
+from patterns.testing import (
+    FaultPolicy,
+    LatencyPolicy,
+    ScriptedBrain,
+    ScriptedChatModel,
+    count_tokens,
+    split_tokens,
+)
 
 
 def _messages(
     role: str, payload: dict[str, object], name: str | None = None
 ) -> list[SystemMessage | HumanMessage]:
-    system, user = prompts.render(AGENTS[role], payload, label=name)
+    system, user = wire.render(AGENTS[role], payload, label=name)
     return [SystemMessage(system), HumanMessage(user)]
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 

@@ -35,17 +35,16 @@ from patterns import (
     build_scatter_gather,
     call_agent,
 )
-from patterns.agents import PatternGraph
-from patterns.debate import Position, Ruling
 from patterns.errors import MalformedOutput
-from patterns.handoff import DeskReply
-from patterns.map_reduce import MapReduceOutput, MapReply, combine_partials
-from patterns.model.brain import NoResponder
-from patterns.model.server import MODEL_ID, running_server
-from patterns.pipeline import Extracted, Record, Validation
-from patterns.refinement import Draft
-from patterns.routing import Answer, Classification
-from patterns.scatter_gather import Merged, QuorumNotMet, SourceFindings
+from patterns.flows.debate import Position, Ruling
+from patterns.flows.handoff import DeskReply
+from patterns.flows.map_reduce import MapReduceOutput, MapReply, combine_partials
+from patterns.flows.pipeline import Extracted, Record, Validation
+from patterns.flows.refinement import Draft
+from patterns.flows.routing import Answer, Classification
+from patterns.flows.scatter_gather import Merged, QuorumNotMet, SourceFindings
+from patterns.runtime import PatternGraph
+from patterns.testing import MODEL_ID, NoResponder, running_server
 
 Payload = dict[str, Any]
 

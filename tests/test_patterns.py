@@ -18,9 +18,8 @@ from patterns import (
     presets,
 )
 from patterns.errors import UsageError
-from patterns.presets._responders import sentiment
-from patterns.runner import PATTERNS, validate_input
-from patterns.samples import SAMPLES, reviews
+from patterns.presets import PATTERNS, SAMPLES, reviews, sentiment
+from patterns.runtime import validate_input
 
 
 def _model(**faults: Any) -> ScriptedChatModel:

@@ -18,8 +18,7 @@ import adapters
 from benchmarks.profiles import PROFILES
 from benchmarks.readme import README, RESULTS, update
 from benchmarks.suite import Suite
-from patterns.model.brain import ScriptedBrain
-from patterns.model.server import running_server
+from patterns.testing import ScriptedBrain, running_server
 
 
 def _committed() -> dict[str, Any]:

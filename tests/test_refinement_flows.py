@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 from pydantic import BaseModel
 
 from patterns import Agent, AgentContext, ScriptedBrain, ScriptedChatModel, UsageError, build_refinement
-from patterns.refinement import Draft, Turn, recursion_limit
+from patterns.flows.refinement import Draft, Turn, recursion_limit
 
 Payload = dict[str, Any]
 

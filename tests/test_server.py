@@ -20,13 +20,18 @@ from openai.types.chat import (
 )
 from pydantic import BaseModel, SecretStr
 
-from patterns import prompts
 from patterns.errors import UsageError
-from patterns.llm import resolve_model
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
-from patterns.model.server import create_app, running_server, serve
-from patterns.presets import AGENTS
-from patterns.runner import PATTERNS, arun
+from patterns.presets import AGENTS, PATTERNS
+from patterns.runtime import arun, resolve_model, wire
+from patterns.testing import (
+    FaultPolicy,
+    LatencyPolicy,
+    ScriptedBrain,
+    ScriptedChatModel,
+    create_app,
+    running_server,
+    serve,
+)
 
 MESSAGE = {"message": "I was charged twice"}
 
@@ -52,12 +57,12 @@ FORCE_ROUTE: ChatCompletionNamedToolChoiceParam = {"type": "function", "function
 
 
 def _wire(role: str = "router", payload: dict[str, Any] = MESSAGE) -> list[ChatCompletionMessageParam]:
-    system, user = prompts.render(AGENTS[role], payload)
+    system, user = wire.render(AGENTS[role], payload)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def _langchain(role: str = "router", payload: dict[str, Any] = MESSAGE) -> list[SystemMessage | HumanMessage]:
-    system, user = prompts.render(AGENTS[role], payload)
+    system, user = wire.render(AGENTS[role], payload)
     return [SystemMessage(system), HumanMessage(user)]
 
 
@@ -281,7 +286,7 @@ def test_bad_bodies_get_openai_style_400(url: str, body: bytes, param: str | Non
 
 
 def test_content_parts_and_tool_call_history_are_accepted(url: str) -> None:
-    system, user = prompts.render(AGENTS["router"], MESSAGE)
+    system, user = wire.render(AGENTS["router"], MESSAGE)
     local = ScriptedChatModel().invoke(_langchain())
     messages: list[ChatCompletionMessageParam] = [
         {"role": "system", "content": [{"type": "text", "text": system}]},

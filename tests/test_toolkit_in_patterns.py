@@ -17,7 +17,10 @@ from pydantic import BaseModel, Field
 from patterns import Agent, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, call_agent
 from patterns.errors import PermanentModelError, ServerError
 from patterns.flow_control import Coalescer, MemoryCache
+from patterns.presets import PATTERNS
 from patterns.resilience import (
+    AgentPolicies,
+    Backoff,
     BreakerPolicy,
     BreakerRegistry,
     CircuitOpenError,
@@ -26,13 +29,10 @@ from patterns.resilience import (
     DeadLetterStatus,
     RetryBudget,
     RetryBudgetExhausted,
-    RetryPolicy,
     Saga,
     SagaStatus,
     SagaStep,
 )
-from patterns.resilient import AgentPolicies
-from patterns.runner import PATTERNS
 
 
 async def _no_sleep(_seconds: float) -> None:
@@ -45,7 +45,7 @@ def _scripted(rate: float = 0.0) -> ScriptedChatModel:
 
 def _policies(**overrides: Any) -> AgentPolicies:
     fields: dict[str, Any] = {
-        "retry": RetryPolicy(max_attempts=8, base_delay=0.0, max_delay=1.0, jitter=0.0),
+        "retry": Backoff(max_attempts=8, base_delay=0.0, max_delay=1.0, jitter=0.0),
         "budget": RetryBudget(10_000),
         "sleep": _no_sleep,
     }
@@ -200,7 +200,7 @@ async def test_cache_and_coalescing_ask_the_model_once() -> None:
 async def test_exhausted_call_is_dead_lettered_and_redriven(tmp_path: Path) -> None:
     model = _Fake(mode="transient", prompts=[])
     dead = DeadLetterQueue.sqlite(tmp_path / "dead.db")
-    policies = _policies(retry=RetryPolicy(max_attempts=3, base_delay=0.0, jitter=0.0), dead_letters=dead)
+    policies = _policies(retry=Backoff(max_attempts=3, base_delay=0.0, jitter=0.0), dead_letters=dead)
     with pytest.raises(ServerError):
         await call_agent(model, _ROUTER, {"message": "refund"}, label="billing", policies=policies)
     (record,) = dead.list()

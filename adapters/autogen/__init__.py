@@ -2,7 +2,7 @@
 
 Agents are small `BaseChatAgent`s (`TurnAgent`): each turn builds the pattern's
 payload from the flow state with the pattern module's own function, sends exactly
-the two messages of `patterns.prompts.render` through an AutoGen
+the two messages of `patterns.wire.render` through an AutoGen
 `ChatCompletionClient`, validates the reply with `adapters._common.parse` into the
 pattern's pydantic model and merges the pattern's update with
 `patterns.state.apply_update`. `AssistantAgent` is not used: it would send its
@@ -67,8 +67,8 @@ from autogen_agentchat.messages import BaseChatMessage, HandoffMessage, TextMess
 from adapters._common import FlowRun, check_options
 from adapters.autogen._client import MODEL_INFO, ScriptedChatCompletionClient, model_client, to_openai
 from adapters.autogen._flows import Context, build_team, quiet_agent_errors
-from patterns import prompts
-from patterns.model.brain import ScriptedBrain
+from patterns.runtime import wire
+from patterns.testing import ScriptedBrain
 
 __all__ = [
     "MODEL_INFO",
@@ -112,7 +112,7 @@ async def run_flow(
 
 def _task(pattern: str, state: dict[str, Any]) -> BaseChatMessage:
     """The task message that starts the team: the flow's input (the agents read the state)."""
-    text = prompts.canonical_json(state.get("task", state))
+    text = wire.canonical_json(state.get("task", state))
     if pattern == "handoff":  # the customer is handed to the triage desk
         return HandoffMessage(source="user", target="triage", content=state["message"])
     return TextMessage(source="user", content=text)

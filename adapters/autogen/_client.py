@@ -3,10 +3,10 @@
 In-process, `ScriptedChatCompletionClient` translates AutoGen's `LLMMessage`s to
 the OpenAI-style dicts the brain reads and its `Reply` back to a `CreateResult`.
 Over HTTP, AutoGen's own `OpenAIChatCompletionClient` talks to
-`patterns.model.server`; the only thing we change on it is token counting
+`patterns.testing`; the only thing we change on it is token counting
 (`count_tokens`/`remaining_tokens`), which in AutoGen needs tiktoken, and
 tiktoken downloads its encodings at run time. Both clients count with
-`patterns.model.tokens` through the same translation, so nothing can trigger a
+`patterns.testing` through the same translation, so nothing can trigger a
 download (the flows never call `count_tokens` anyway; the override is for any
 AutoGen component that would, such as a token-limited model context).
 """
@@ -38,9 +38,7 @@ from pydantic import BaseModel
 
 from adapters._common import scripted_reply
 from patterns.errors import UsageError
-from patterns.model.brain import Reply, ScriptedBrain
-from patterns.model.server import MODEL_ID
-from patterns.model.tokens import count_message_tokens, split_tokens
+from patterns.testing import MODEL_ID, Reply, ScriptedBrain, count_message_tokens, split_tokens
 
 __all__ = ["MODEL_INFO", "ScriptedChatCompletionClient", "model_client", "to_openai"]
 

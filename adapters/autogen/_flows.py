@@ -21,15 +21,14 @@ from langgraph.graph import END
 from pydantic import BaseModel
 
 from adapters._common import FlowState, parse
-from patterns import debate as D
-from patterns import handoff as H
-from patterns import map_reduce as MR
-from patterns import pipeline as P
-from patterns import prompts
-from patterns import refinement as R
-from patterns import routing as RT
-from patterns import scatter_gather as SG
 from patterns.errors import UsageError
+from patterns.flows import debate as D
+from patterns.flows import handoff as H
+from patterns.flows import map_reduce as MR
+from patterns.flows import pipeline as P
+from patterns.flows import refinement as R
+from patterns.flows import routing as RT
+from patterns.flows import scatter_gather as SG
 from patterns.presets import (  # the presets run by role name until the adapters take declared flows
     AGENTS,
     COUNCIL,
@@ -37,6 +36,7 @@ from patterns.presets import (  # the presets run by role name until the adapter
     SUPPORT_DESKS,
     SUPPORT_ROUTES,
 )
+from patterns.runtime import wire
 
 __all__ = ["Context", "build_team", "quiet_agent_errors"]
 
@@ -53,7 +53,7 @@ class Context(FlowState):
         self, role: str, payload: dict[str, Any], *, name: str | None = None, tools: Sequence[Tool] = ()
     ) -> CreateResult:
         """One model call with exactly the pattern's two rendered messages."""
-        system, user = prompts.render(AGENTS[role], payload, label=name)
+        system, user = wire.render(AGENTS[role], payload, label=name)
         messages: list[LLMMessage] = [SystemMessage(content=system), UserMessage(content=user, source="user")]
         return await self.client.create(messages, tools=list(tools))
 
@@ -157,7 +157,7 @@ def _when(target: str) -> Callable[[BaseChatMessage], bool]:
 
 
 def _json(value: Any) -> str:
-    return prompts.canonical_json(value.model_dump() if isinstance(value, BaseModel) else value)
+    return wire.canonical_json(value.model_dump() if isinstance(value, BaseModel) else value)
 
 
 def _graph(

@@ -18,22 +18,23 @@ from langgraph.graph import END
 from pydantic import BaseModel, Field
 
 from adapters._common import FlowState, parse
-from patterns import debate as D
-from patterns import handoff as H
-from patterns import map_reduce as MR
-from patterns import pipeline as P
-from patterns import prompts
-from patterns import refinement as R
-from patterns import routing as RT
-from patterns import scatter_gather as SG
 from patterns.errors import MalformedOutput, ModelError, UsageError
+from patterns.flows import debate as D
+from patterns.flows import handoff as H
+from patterns.flows import map_reduce as MR
+from patterns.flows import pipeline as P
+from patterns.flows import refinement as R
+from patterns.flows import routing as RT
+from patterns.flows import scatter_gather as SG
 from patterns.presets import (  # the presets run by role name until the adapters take declared flows
     AGENTS,
     COUNCIL,
+    PATTERNS,
     PRODUCT_COPY,
     SUPPORT_DESKS,
     SUPPORT_ROUTES,
 )
+from patterns.runtime import wire
 
 __all__ = ["RESUMABLE", "Context", "FlowData", "build_flow"]
 
@@ -108,7 +109,7 @@ class Context(FlowState):
         # CrewAI renders "You are {role}. {backstory}\nYour personal goal is: {goal}" as the
         # system message and the task description into the user message, so our system text
         # becomes role + backstory and our user text (with its INPUT block) the description.
-        system, user = prompts.render(AGENTS[role], payload, label=name)
+        system, user = wire.render(AGENTS[role], payload, label=name)
         identity, _, instructions = system.partition(". ")
         verbose = bool(self.options.get("verbose", False))
         retries = (
@@ -460,7 +461,7 @@ def _arbitrator(ctx: Context) -> _Arbitrator:
 def _human_question(state: D.DebateState) -> str:
     spec = state["task"]
     ask = {"question": spec["question"], "options": spec["options"], "vote": state["vote"]}
-    return f"The debaters did not agree. Reply with one of the options.\n{prompts.canonical_json(ask)}"
+    return f"The debaters did not agree. Reply with one of the options.\n{wire.canonical_json(ask)}"
 
 
 # -- routing: classify -> router -> billing | technical | general
@@ -524,23 +525,17 @@ _BUILDERS: dict[str, Callable[[Context], FlowClass]] = {
     "handoff": _handoff,
 }
 
-_BOUNDS: dict[str, Callable[[dict[str, Any]], int]] = {
-    "refinement": lambda s: R.recursion_limit(int(s["task"]["max_iterations"])),
-    "debate": lambda s: D.recursion_limit(int(s["task"]["rounds"])),
-    "handoff": lambda s: H.recursion_limit(int(s["max_handoffs"])),
-}
-
 
 def build_flow(ctx: Context) -> tuple[FlowClass, dict[str, Any]]:
     """The CrewAI Flow class running `ctx.pattern` over `ctx.state`, and the keyword arguments to make one.
 
-    Loops get CrewAI's `max_method_calls` from the pattern's own bound (a hard
-    stop under the pattern's convergence test), never CrewAI's default of 100.
+    Every flow gets CrewAI's `max_method_calls` (calls of any one method) from
+    the pattern's own step bound, `PatternSpec.recursion_limit`: a hard stop
+    under a loop's convergence test, never CrewAI's default of 100.
     """
     kwargs: dict[str, Any] = {}
     if ctx.pattern == "debate" and ctx.state["task"]["arbitration"] == "human":
         kwargs["input_provider"] = _arbitrator(ctx)  # checked first: a missing answer is a usage error
     cls = _BUILDERS[ctx.pattern](ctx)
-    if ctx.pattern in _BOUNDS:
-        kwargs["max_method_calls"] = _BOUNDS[ctx.pattern](ctx.state)
+    kwargs["max_method_calls"] = PATTERNS[ctx.pattern].recursion_limit(ctx.state)
     return cls, kwargs

@@ -6,9 +6,9 @@ never from call order or `from_agent`), waits the planned latency and returns
 the reply text or raises the injected error, emitting CrewAI's LLM call events
 as its native providers do. Over HTTP, CrewAI's native OpenAI provider
 (`OpenAICompletion`, the class `crewai.LLM("openai/...", base_url=...)` builds;
-no litellm) talks to `patterns.model.server`, with the OpenAI SDK's retries off.
+no litellm) talks to `patterns.testing`, with the OpenAI SDK's retries off.
 
-Both count prompt tokens offline with `patterns.model.tokens`: CrewAI's own
+Both count prompt tokens offline with `patterns.testing`: CrewAI's own
 estimate for a non-OpenAI endpoint is characters / 4 with a warning per call.
 
 Retries that remain, because CrewAI applies them to every `BaseLLM`: its
@@ -33,9 +33,7 @@ from crewai.llms.providers.openai.completion import OpenAICompletion
 from pydantic import PrivateAttr
 
 from adapters._common import scripted_reply
-from patterns.model.brain import Reply, ScriptedBrain
-from patterns.model.server import MODEL_ID
-from patterns.model.tokens import count_message_tokens, count_tokens
+from patterns.testing import MODEL_ID, Reply, ScriptedBrain, count_message_tokens, count_tokens
 
 if TYPE_CHECKING:
     from crewai.agents.agent_builder.base_agent import BaseAgent

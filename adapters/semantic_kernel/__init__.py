@@ -3,7 +3,7 @@
 Agents are small `semantic_kernel.agents.Agent`s (`TurnAgent`, see `_agents`):
 SK's orchestration actors invoke them as they would a `ChatCompletionAgent`;
 each turn builds the pattern's payload from the flow state with the pattern
-module's own function, sends exactly the two messages of `patterns.prompts.render`
+module's own function, sends exactly the two messages of `patterns.runtime.wire.render`
 through the kernel's chat completion service, validates the reply with
 `adapters._common.parse` and merges the pattern's update. `ChatCompletionAgent`
 is not used: it would send its thread (every message the orchestration hands it),

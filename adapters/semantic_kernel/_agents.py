@@ -3,7 +3,7 @@
 `TurnAgent` is a small `semantic_kernel.agents.Agent`. The orchestration actors
 invoke it (`invoke_stream`, as they do a `ChatCompletionAgent`); its turn builds
 the pattern's payload from the flow state, sends exactly the two messages of
-`patterns.prompts.render` through the kernel's chat completion service,
+`patterns.wire.render` through the kernel's chat completion service,
 validates the reply into the pattern's pydantic model and merges the pattern's
 update into the state. The conversation the orchestration hands the agent is
 not sent to the model: the state already holds everything the turn needs, and
@@ -29,8 +29,8 @@ from semantic_kernel.contents.utils.author_role import AuthorRole
 from typing_extensions import override
 
 from adapters._common import FlowState, parse
-from patterns import prompts
 from patterns.presets import AGENTS  # the presets run by role name until the adapters take declared flows
+from patterns.runtime import wire
 
 __all__ = ["Context", "Turn", "TurnAgent", "TurnFn"]
 
@@ -72,7 +72,7 @@ class Context(FlowState):
         tools: list[dict[str, Any]] | None = None,
     ) -> ChatMessageContent:
         """One model call with exactly the pattern's two rendered messages (and `tools`, if any)."""
-        system, user = prompts.render(AGENTS[role], payload, label=name)
+        system, user = wire.render(AGENTS[role], payload, label=name)
         history = ChatHistory()
         history.add_system_message(system)
         history.add_user_message(user)

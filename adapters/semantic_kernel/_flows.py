@@ -23,16 +23,16 @@ from semantic_kernel.contents.utils.author_role import AuthorRole
 from adapters._common import parse
 from adapters.semantic_kernel._agents import Context, Turn, TurnAgent, TurnFn
 from adapters.semantic_kernel._managers import DebateManager, RefinementManager, RoutingManager
-from patterns import debate as D
-from patterns import handoff as H
-from patterns import map_reduce as MR
-from patterns import pipeline as P
-from patterns import prompts
-from patterns import refinement as R
-from patterns import routing as RT
-from patterns import scatter_gather as SG
 from patterns.errors import UsageError
+from patterns.flows import debate as D
+from patterns.flows import handoff as H
+from patterns.flows import map_reduce as MR
+from patterns.flows import pipeline as P
+from patterns.flows import refinement as R
+from patterns.flows import routing as RT
+from patterns.flows import scatter_gather as SG
 from patterns.presets import COUNCIL, PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
+from patterns.runtime import wire
 
 __all__ = ["Orchestration", "build"]
 
@@ -62,7 +62,7 @@ def _pipeline(ctx: Context) -> Orchestration:
                 ctx.apply(P.transformer_update(ctx.state, reply))
             else:
                 ctx.apply(P.reject(ctx.state))
-        return prompts.canonical_json(ctx.state["result"])
+        return wire.canonical_json(ctx.state["result"])
 
     members: list[Agent] = [
         TurnAgent(ctx, "extract", extract),
@@ -98,7 +98,7 @@ def _scatter_gather(ctx: Context) -> Orchestration:
     async def aggregate(turn: Turn) -> str:
         merged = await ctx.ask(turn, "aggregator", SG.aggregator_payload(ctx.state), SG.Merged)
         ctx.apply(SG.aggregator_update(ctx.state, merged))
-        return prompts.canonical_json(ctx.state["result"])
+        return wire.canonical_json(ctx.state["result"])
 
     # Agent names are SK identifiers; a source's name (which may contain dots) names its step.
     sources: list[Agent] = [
@@ -150,7 +150,7 @@ def _map_reduce(ctx: Context) -> Orchestration:
     async def reduce(turn: Turn) -> str:
         reply = await ctx.ask(turn, "reducer", MR.reducer_payload(ctx.state), MR.MapReduceOutput)
         ctx.apply(MR.reducer_update(ctx.state, reply))
-        return prompts.canonical_json(ctx.state["result"])
+        return wire.canonical_json(ctx.state["result"])
 
     mappers: list[Agent] = []
     for task in MR.batch_tasks(ctx.state):
@@ -241,7 +241,7 @@ def _routing(ctx: Context) -> Orchestration:
             payload = RT.specialist_payload(speciality, ctx.state)
             reply = await ctx.ask(turn, "specialist", payload, RT.Answer, name=speciality)
             ctx.apply(RT.specialist_update(speciality, ctx.state, reply))
-            return prompts.canonical_json(ctx.state["result"])
+            return wire.canonical_json(ctx.state["result"])
 
         return answer
 
@@ -353,6 +353,6 @@ def build(ctx: Context) -> tuple[Orchestration, str]:
     task = (
         ctx.state["message"]
         if ctx.pattern == "handoff"
-        else prompts.canonical_json(ctx.state.get("task", ctx.state))
+        else wire.canonical_json(ctx.state.get("task", ctx.state))
     )
     return _BUILDERS[ctx.pattern](ctx), task

@@ -24,11 +24,11 @@ from semantic_kernel.contents.utils.author_role import AuthorRole
 from typing_extensions import override
 
 from adapters.semantic_kernel._agents import Context
-from patterns import debate as D
-from patterns import prompts
-from patterns import refinement as R
-from patterns import routing as RT
+from patterns.flows import debate as D
+from patterns.flows import refinement as R
+from patterns.flows import routing as RT
 from patterns.presets import COUNCIL
+from patterns.runtime import wire
 
 __all__ = ["ASK_HUMAN", "FINISH", "DebateManager", "FlowManager", "RefinementManager", "RoutingManager"]
 
@@ -100,7 +100,7 @@ class FlowManager(GroupChatManager):
         if self._finish is not None:
             with self._ctx.flow.recorder.step("finish"):
                 self._ctx.apply(self._finish(self._ctx.state))
-        content = prompts.canonical_json(self._ctx.state.get("result"))
+        content = wire.canonical_json(self._ctx.state.get("result"))
         return MessageResult(
             result=ChatMessageContent(role=AuthorRole.ASSISTANT, content=content), reason="the flow's result"
         )

@@ -2,7 +2,7 @@
 
 In-process, `ScriptedChatCompletion` is a `ChatCompletionClientBase`: it turns
 SK's `ChatHistory` into the OpenAI-style messages the brain reads (only role and
-content, exactly what `patterns.model.server` passes on), waits the brain's
+content, exactly what `patterns.testing` passes on), waits the brain's
 latency, raises its injected faults, and answers with a `ChatMessageContent`
 (text or `FunctionCallContent` tool calls) carrying `usage` in its metadata.
 Both of SK's paths are implemented: orchestrations invoke agents as streams,
@@ -44,9 +44,7 @@ from semantic_kernel.exceptions import ServiceResponseException
 from typing_extensions import override
 
 from adapters._common import scripted_reply
-from patterns.model.brain import Reply, ScriptedBrain
-from patterns.model.server import MODEL_ID
-from patterns.model.tokens import split_tokens
+from patterns.testing import MODEL_ID, Reply, ScriptedBrain, split_tokens
 
 __all__ = ["ScriptedChatCompletion", "chat_service"]
 

@@ -15,7 +15,7 @@ from patterns.coordination.capabilities import (
     MiniLMEmbedder,
     canonical_capability,
 )
-from patterns.coordination.handoff import (
+from patterns.coordination.protocol import (
     AckStatus,
     Artifact,
     AttemptStatus,

@@ -1,10 +1,12 @@
-"""The seven canonical flows, as presets of the agent-taking builders.
+"""The seven canonical flows, as presets of the agent-taking builders, and the registry.
 
-Each preset is one of `patterns`' builders called with the agents declared here
-(name, instructions, output model) and nothing else: what a user does with their
-own agents. `RESPONDERS` are the scripted model's answers for these agents; the
-scripted model uses them when given no responders of its own, so the shipped
-flows run offline with no setup.
+Each preset module declares its agents (name, instructions, output model), the
+scripted responders that answer them offline, a sample input, and its builder:
+one of `patterns.flows`' builders called with those agents and nothing else,
+which is what a user does with their own. `PATTERNS` lists the presets by
+pattern name; the runner, the CLI, the adapters and the benchmarks read it and
+keep no table of their own. A new pattern is its flow module, its preset
+module, and one line below.
 
 ```python
 from patterns import presets
@@ -15,238 +17,71 @@ graph = presets.invoice_pipeline(checkpointer=saver)
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from langgraph.types import RetryPolicy
-from pydantic import Field
-
-from patterns.agents import DEFAULT_RETRY, Agent, PatternGraph
-from patterns.debate import Debate, Position, Ruling, build_debate
-from patterns.handoff import DeskReply, build_handoff
-from patterns.map_reduce import MapReduceOutput, MapReply, build_map_reduce
-from patterns.pipeline import Extracted, Record, Validation, build_pipeline
-from patterns.presets._responders import RESPONDERS
-from patterns.refinement import Critique, Draft, Refinement, RefinementInput, build_refinement
-from patterns.routing import Answer, Classification, build_routing
-from patterns.scatter_gather import Merged, SourceFindings, build_scatter_gather
+from patterns.presets import council, invoices, product_copy, product_reviews, research, support
+from patterns.presets.council import COUNCIL, council_debate
+from patterns.presets.invoices import invoice_pipeline
+from patterns.presets.product_copy import PRODUCT_COPY, ProductBrief, product_refinement
+from patterns.presets.product_reviews import review_map_reduce, reviews, sentiment
+from patterns.presets.research import research_scatter_gather
+from patterns.presets.support import (
+    SUPPORT_DESKS,
+    SUPPORT_ROUTES,
+    classify_message,
+    support_handoff,
+    support_routing,
+)
+from patterns.runtime import Agent, PatternSpec
 
 __all__ = [
     "AGENTS",
     "COUNCIL",
+    "PATTERNS",
     "PRODUCT_COPY",
     "RESPONDERS",
+    "SAMPLES",
     "SUPPORT_DESKS",
     "SUPPORT_ROUTES",
+    "ProductBrief",
+    "classify_message",
     "council_debate",
     "invoice_pipeline",
     "product_refinement",
     "research_scatter_gather",
     "review_map_reduce",
+    "reviews",
+    "sentiment",
     "support_handoff",
     "support_routing",
 ]
 
-# -- invoice pipeline ----------------------------------------------------------
+_MODULES = (invoices, research, product_reviews, product_copy, council, support)
 
-EXTRACTOR = Agent(
-    "extractor",
-    "Extract the invoice fields from the document. "
-    "Keys: invoice_id, customer, date, currency, items [{description, quantity, unit_price}], total.",
-    output=Extracted,
-)
-VALIDATOR = Agent(
-    "validator",
-    "Check the extracted invoice record: required fields, a real date, positive quantities, "
-    "and line items that add up to the total. Keys: valid (bool), reasons [str].",
-    output=Validation,
-)
-TRANSFORMER = Agent(
-    "transformer",
-    "Normalise the validated record: upper-case ids and currency, ISO dates, amounts in cents. "
-    "Keys: invoice_id, customer, date, currency, items [{description, quantity, unit_price_cents, "
-    "amount_cents}], total_cents, line_count.",
-    output=Record,
-)
+#: Every preset by pattern name, in the order `orch list` shows them.
+PATTERNS: dict[str, PatternSpec] = {
+    spec.name: spec
+    for spec in (
+        invoices.SPEC,
+        research.SPEC,
+        product_reviews.SPEC,
+        product_copy.SPEC,
+        council.SPEC,
+        support.ROUTING_SPEC,
+        support.HANDOFF_SPEC,
+    )
+}
 
-# -- research scatter-gather ------------------------------------------------------
+#: Each preset's sample input: what `orch run PATTERN` runs when given no `--input`.
+SAMPLES: dict[str, dict[str, Any]] = {name: dict(spec.sample or {}) for name, spec in PATTERNS.items()}
 
-RESEARCHER = Agent(
-    "researcher",
-    "Find the sentences in your source's documents that answer the question, best first, "
-    "at most three. Keys: findings [{text, score}].",
-    output=SourceFindings,
-)
-AGGREGATOR = Agent(
-    "aggregator",
-    "Merge the findings of all sources, remove duplicates, keep which sources support each. "
-    "Keys: findings [{text, sources, score}], summary.",
-    output=Merged,
-)
-
-# -- review map-reduce -------------------------------------------------------------
-
-MAPPER = Agent(
-    "mapper",
-    "Score the sentiment of each review from -1 to 1 and label it. Keys: results [{id, score, label}].",
-    output=MapReply,
-)
-REDUCER = Agent(
-    "reducer",
-    "Combine the partial aggregates into one. "
-    "Keys: count, score_sum, mean_sentiment, histogram, most_positive, most_negative.",
-    output=MapReduceOutput,
-)
-
-# -- product-copy refinement ---------------------------------------------------------
-
-GENERATOR = Agent(
-    "generator",
-    "Write or revise the draft so it covers every required point within the word limit. Keys: draft.",
-    output=Draft,
-)
-CRITIC = Agent(
-    "critic",
-    "Score the draft from 0 to 1 against the rubric: coverage of the required points, "
-    "and the word limit. Keys: score, missing [str], word_count, over_length.",
-    output=Critique,
-)
-
-
-class ProductBrief(RefinementInput):
-    topic: str = Field(min_length=1)
-    required_points: list[str] = Field(min_length=1)
-    max_words: int = Field(default=120, ge=5)
-
-
-#: The critic grades the copy against the points and the limit, not the topic line.
-PRODUCT_COPY = Refinement(
-    GENERATOR, CRITIC, critic_sees=("required_points", "max_words"), history_fields=("missing", "word_count")
-)
-
-# -- decision debate -------------------------------------------------------------------
-
-DEBATER = Agent(
-    "debater",
-    "Take a position on the question from your evidence and your peers' positions. "
-    "Keys: position, confidence, argument.",
-    output=Position,
-)
-JUDGE = Agent(
-    "judge",
-    "The debaters did not agree. Weigh all the evidence and decide. Keys: decision, rationale.",
-    output=Ruling,
-)
-
-#: N copies of one debater, and a judge for a split vote.
-COUNCIL = Debate(debater=DEBATER, judge=JUDGE)
-
-# -- customer support: routing and handoff -------------------------------------------
-
-ROUTER = Agent(
-    "router",
-    "Classify the customer message. Keys: route (billing | technical | general), confidence.",
-    output=Classification,
-)
-SPECIALIST = Agent(
-    "specialist", "Answer the customer message within your speciality. Keys: answer.", output=Answer
-)
-SUPPORT = Agent(
-    "support",
-    "Handle the customer message if it is within your speciality; otherwise hand off. "
-    "Keys: action (answer | handoff), to, reason, answer.",
-    output=DeskReply,
-)
-
-#: The support presets' routes (routing) and desks (handoff, entered at triage).
-SUPPORT_ROUTES = ("billing", "technical", "general")
-SUPPORT_DESKS = ("triage", *SUPPORT_ROUTES)
+#: The scripted model's answers for every preset agent, by agent name.
+RESPONDERS: Mapping[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    name: fn for module in _MODULES for name, fn in module.RESPONDERS.items()
+}
 
 #: Every preset agent by name (what the framework adapters run the presets with).
 AGENTS: dict[str, Agent[Any]] = {
-    agent.name: agent
-    for agent in (
-        EXTRACTOR, VALIDATOR, TRANSFORMER, RESEARCHER, AGGREGATOR, MAPPER, REDUCER,
-        GENERATOR, CRITIC, DEBATER, JUDGE, ROUTER, SPECIALIST, SUPPORT,
-    )
-}  # fmt: skip
-
-
-def invoice_pipeline(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
-) -> PatternGraph:
-    """extract -> validate -> transform an invoice, with a validation gate."""
-    return build_pipeline(
-        extractor=EXTRACTOR,
-        validator=VALIDATOR,
-        transformer=TRANSFORMER,
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
-
-
-def research_scatter_gather(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
-) -> PatternGraph:
-    """Ask N sources in parallel, merge with provenance, tolerate failures."""
-    return build_scatter_gather(
-        researcher=RESEARCHER, aggregator=AGGREGATOR, checkpointer=checkpointer, retry_policy=retry_policy
-    )
-
-
-def review_map_reduce(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
-) -> PatternGraph:
-    """Score reviews in batches with bounded concurrency, then reduce."""
-    return build_map_reduce(
-        mapper=MAPPER, reducer=REDUCER, checkpointer=checkpointer, retry_policy=retry_policy
-    )
-
-
-def product_refinement(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
-) -> PatternGraph:
-    """Product copy written and critiqued until it covers every point within the word limit."""
-    copy = PRODUCT_COPY
-    return build_refinement(
-        generator=copy.generator,
-        critic=copy.critic,
-        critic_sees=copy.critic_sees,
-        history_fields=copy.history_fields,
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
-
-
-def council_debate(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
-) -> PatternGraph:
-    """N debaters, R rounds, a vote, a judge (or a human) on no consensus."""
-    return build_debate(
-        debater=COUNCIL.debater, judge=COUNCIL.judge, checkpointer=checkpointer, retry_policy=retry_policy
-    )
-
-
-def support_routing(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
-) -> PatternGraph:
-    """Classify a customer message, route it to the billing, technical or general specialist."""
-    return build_routing(
-        router=ROUTER,
-        routes=dict.fromkeys(SUPPORT_ROUTES, SPECIALIST),
-        default="general",
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
-
-
-def support_handoff(
-    *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
-) -> PatternGraph:
-    """Support desks hand a conversation to each other with full context."""
-    return build_handoff(
-        desks=dict.fromkeys(SUPPORT_DESKS, SUPPORT),
-        entry="triage",
-        fallback="general",
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
+    value.name: value for module in _MODULES for value in vars(module).values() if isinstance(value, Agent)
+}

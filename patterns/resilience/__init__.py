@@ -30,7 +30,8 @@ from patterns.resilience.fallback import (
     LevelFailure,
     LevelKind,
 )
-from patterns.resilience.retry import Attempt, RetryBudget, RetryBudgetExhausted, RetryPolicy, retry_call
+from patterns.resilience.policies import AgentPolicies, protected_call
+from patterns.resilience.retry import Attempt, Backoff, RetryBudget, RetryBudgetExhausted, retry_call
 from patterns.resilience.saga import (
     CompensationOutcome,
     CompensationRecord,
@@ -42,13 +43,15 @@ from patterns.resilience.saga import (
 from patterns.resilience.timeouts import (
     DEFAULT_TIMEOUTS,
     AgentClass,
-    TimeoutPolicy,
+    AttemptTimeout,
     call_with_timeout,
     per_attempt_timeout,
     with_timeout,
 )
 
 __all__ = [
+    "AgentPolicies",
+    "protected_call",
     "DEFAULT_TIMEOUTS",
     "AgentClass",
     "Attempt",
@@ -75,13 +78,13 @@ __all__ = [
     "LevelKind",
     "RetryBudget",
     "RetryBudgetExhausted",
-    "RetryPolicy",
+    "Backoff",
     "SQLiteDeadLetterStore",
     "Saga",
     "SagaResult",
     "SagaStatus",
     "SagaStep",
-    "TimeoutPolicy",
+    "AttemptTimeout",
     "call_with_timeout",
     "per_attempt_timeout",
     "retry_call",

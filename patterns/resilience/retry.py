@@ -6,9 +6,10 @@ least its `retry_after`. A `RetryBudget` shared by many calls caps retries per
 rolling window, so a failing dependency cannot trigger a retry storm: once the
 budget is spent, calls fail with `RetryBudgetExhausted` instead of retrying.
 
-`RetryPolicy.to_langgraph()` gives the same policy as LangGraph's native
+`Backoff.to_langgraph()` gives the same policy as LangGraph's native
 `langgraph.types.RetryPolicy` for graph nodes (LangGraph ignores Retry-After and
-retry budgets: use `retry_call` inside the node when those matter).
+retry budgets: use `retry_call` inside the node when those matter). The class is
+`Backoff`, not `RetryPolicy`, so importing both never shadows LangGraph's.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from tenacity.wait import wait_base
 
 from patterns.errors import OrchError, UsageError, is_transient, retry_after
 
-__all__ = ["Attempt", "RetryBudget", "RetryBudgetExhausted", "RetryPolicy", "retry_call"]
+__all__ = ["Attempt", "RetryBudget", "RetryBudgetExhausted", "Backoff", "retry_call"]
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
+class Backoff:
     """How often and how patiently to retry a transient failure.
 
     The n-th retry waits `min(base_delay * multiplier**(n-1), max_delay)` plus a
@@ -192,7 +193,7 @@ class Attempt:
 
 
 class _Wait(wait_base):
-    def __init__(self, policy: RetryPolicy, rng: random.Random | None) -> None:
+    def __init__(self, policy: Backoff, rng: random.Random | None) -> None:
         self._policy = policy
         self._rng = rng
 
@@ -219,7 +220,7 @@ class _BudgetStop(stop_base):
 
 async def retry_call(
     fn: Callable[[], Awaitable[T]],
-    policy: RetryPolicy = RetryPolicy(),
+    policy: Backoff = Backoff(),
     *,
     budget: RetryBudget | None = None,
     on_attempt: Callable[[Attempt], None] | None = None,

@@ -23,7 +23,7 @@ from patterns.errors import ModelTimeout, UsageError
 __all__ = [
     "DEFAULT_TIMEOUTS",
     "AgentClass",
-    "TimeoutPolicy",
+    "AttemptTimeout",
     "call_with_timeout",
     "per_attempt_timeout",
     "with_timeout",
@@ -40,8 +40,11 @@ class AgentClass(StrEnum):
 
 
 @dataclass(frozen=True)
-class TimeoutPolicy:
-    """A deadline of `seconds`, multiplied by `growth` on each later attempt, capped at `max_seconds`."""
+class AttemptTimeout:
+    """A deadline of `seconds`, multiplied by `growth` on each later attempt, capped at `max_seconds`.
+
+    Not `TimeoutPolicy`: LangGraph has a class of that name for whole nodes; this one is per attempt.
+    """
 
     seconds: float
     growth: float = 1.0
@@ -56,7 +59,7 @@ class TimeoutPolicy:
             raise UsageError(f"max_seconds ({self.max_seconds}) must be >= seconds ({self.seconds})")
 
     @classmethod
-    def for_class(cls, agent_class: AgentClass | str) -> TimeoutPolicy:
+    def for_class(cls, agent_class: AgentClass | str) -> AttemptTimeout:
         """The default policy of an agent class (`"fast"`, `"standard"` or `"research"`)."""
         try:
             return DEFAULT_TIMEOUTS[AgentClass(agent_class)]
@@ -75,23 +78,23 @@ class TimeoutPolicy:
         return seconds if self.max_seconds is None else min(seconds, self.max_seconds)
 
 
-DEFAULT_TIMEOUTS: Mapping[AgentClass, TimeoutPolicy] = MappingProxyType(
+DEFAULT_TIMEOUTS: Mapping[AgentClass, AttemptTimeout] = MappingProxyType(
     {
-        AgentClass.FAST: TimeoutPolicy(5.0),
-        AgentClass.STANDARD: TimeoutPolicy(30.0),
-        AgentClass.RESEARCH: TimeoutPolicy(120.0),
+        AgentClass.FAST: AttemptTimeout(5.0),
+        AgentClass.STANDARD: AttemptTimeout(30.0),
+        AgentClass.RESEARCH: AttemptTimeout(120.0),
     }
 )
 
-Deadline = TimeoutPolicy | AgentClass | float
+Deadline = AttemptTimeout | AgentClass | float
 
 
-def _policy(deadline: Deadline) -> TimeoutPolicy:
-    if isinstance(deadline, TimeoutPolicy):
+def _policy(deadline: Deadline) -> AttemptTimeout:
+    if isinstance(deadline, AttemptTimeout):
         return deadline
     if isinstance(deadline, AgentClass):
-        return TimeoutPolicy.for_class(deadline)
-    return TimeoutPolicy(float(deadline))
+        return AttemptTimeout.for_class(deadline)
+    return AttemptTimeout(float(deadline))
 
 
 async def call_with_timeout(
@@ -114,7 +117,7 @@ async def call_with_timeout(
         who = f"agent {agent!r}" if agent else "the call"
         raise ModelTimeout(
             f"{who} did not answer within {seconds:g} s (attempt {attempt}); retry it, or give it a "
-            "longer TimeoutPolicy (e.g. the 'research' class) if it is slow by nature",
+            "longer AttemptTimeout (e.g. the 'research' class) if it is slow by nature",
             agent=agent,
         ) from None
 

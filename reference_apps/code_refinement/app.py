@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from patterns import UsageError, resolve_model
-from patterns.console import ArgumentParser, number, run_main
+from patterns.cli import ArgumentParser, number, run_main
 from rich.console import Console
 from rich.syntax import Syntax
 from rich.table import Table

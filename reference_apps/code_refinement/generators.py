@@ -18,7 +18,7 @@ from typing import Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
-from patterns.agents import parse_reply
+from patterns.runtime import parse_reply
 from pydantic import BaseModel
 
 from sandbox import Verdict

@@ -17,8 +17,8 @@ import uuid
 from typing import Any
 
 from patterns import DEFAULT_RETRY, open_checkpointer
-from patterns.agents import PatternGraph
-from patterns.refinement import StopReason, Turn, build_refinement, recursion_limit
+from patterns.flows.refinement import StopReason, Turn, build_refinement, recursion_limit
+from patterns.runtime import PatternGraph
 from pydantic import BaseModel, Field
 
 from generators import CodeGenerator, GenerationRequest

@@ -22,8 +22,8 @@ from typing import Any
 
 from langgraph.types import StateSnapshot
 from patterns import RunResult, UsageError, arun, open_checkpointer, resolve_model
+from patterns.cli import ArgumentParser, run_main
 from patterns.presets import council_debate
-from patterns.console import ArgumentParser, run_main
 from rich.console import Console
 from rich.table import Table
 

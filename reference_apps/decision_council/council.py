@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from patterns.debate import Arbitration, debater_name
+from patterns.flows.debate import Arbitration, debater_name
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 __all__ = ["Council", "CouncilError", "Member", "load_council"]

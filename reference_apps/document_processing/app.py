@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from patterns import UsageError, open_checkpointer, resolve_model
-from patterns.console import ArgumentParser, number, run_main
+from patterns.cli import ArgumentParser, number, run_main
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table

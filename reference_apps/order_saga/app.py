@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import psycopg
 from patterns import UsageError
-from patterns.console import ArgumentParser, number, run_main
+from patterns.cli import ArgumentParser, number, run_main
 from rich.console import Console
 from rich.table import Table
 

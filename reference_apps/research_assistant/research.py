@@ -15,15 +15,15 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from patterns import RunResult, UsageError, arun
-from patterns.resilience.retry import RetryPolicy
-from patterns.resilient import AgentPolicies
-from patterns.runner import StepEvent
+from patterns.resilience import AgentPolicies
+from patterns.resilience.retry import Backoff
+from patterns.runtime import StepEvent
 from pydantic import BaseModel
 
 __all__ = ["Report", "SourceReport", "load_sources", "research", "report"]
 
 #: A down source fails fast: three quick attempts, then the flow goes on without it.
-SOURCE_RETRY = RetryPolicy(max_attempts=3, base_delay=0.05, max_delay=0.5)
+SOURCE_RETRY = Backoff(max_attempts=3, base_delay=0.05, max_delay=0.5)
 
 
 def load_sources(folder: Path) -> dict[str, list[str]]:

@@ -19,9 +19,9 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from patterns import RunResult, UsageError, arun
 from patterns.flow_control import CacheStats, ResultCache
-from patterns.map_reduce import MapReduceOutput, MapReply
-from patterns.resilient import AgentPolicies
-from patterns.runner import StepEvent
+from patterns.flows.map_reduce import MapReduceOutput, MapReply
+from patterns.resilience import AgentPolicies
+from patterns.runtime import StepEvent
 
 __all__ = ["BINS", "CACHED_TYPES", "Review", "analyse", "load_reviews"]
 

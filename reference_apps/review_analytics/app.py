@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from patterns import UsageError, resolve_model
-from patterns.console import ArgumentParser, number, run_main
-from patterns.runner import StepEvent
+from patterns.cli import ArgumentParser, number, run_main
+from patterns.runtime import StepEvent
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from patterns import UsageError, open_checkpointer, resolve_model
-from patterns.console import ArgumentParser, number, run_main
+from patterns.cli import ArgumentParser, number, run_main
 from patterns.coordination import (
     Embedder,
     EmbedderUnavailable,

@@ -24,9 +24,9 @@ from typing import Any, TypedDict
 
 from langgraph.checkpoint.memory import InMemorySaver
 from patterns import Agent, AgentContext, build_routing
-from patterns.agents import PatternGraph
 from patterns.coordination import CapabilityRegistry, HandoffMessage, HandoffProtocol, Receiver, parse_handoff
-from patterns.routing import Answer, Classification
+from patterns.flows.routing import Answer, Classification
+from patterns.runtime import PatternGraph
 
 from desks import GENERAL, DeskBook, DeskSpec
 

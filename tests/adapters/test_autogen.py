@@ -11,8 +11,8 @@ import pytest
 from adapters import arun
 from adapters.autogen import load_saved
 from patterns.errors import UsageError
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
-from patterns.samples import SAMPLES, reviews
+from patterns.presets import SAMPLES, reviews
+from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain
 
 from .._samples import SPLIT_VOTE
 

@@ -17,13 +17,10 @@ from typing import Any
 import pytest
 
 from adapters import arun
-from patterns import prompts
 from patterns.errors import ServerError, UsageError
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
-from patterns.model.brain import Plan
-from patterns.model.server import running_server
-from patterns.presets import AGENTS
-from patterns.samples import SAMPLES, reviews
+from patterns.presets import AGENTS, SAMPLES, reviews
+from patterns.runtime import wire
+from patterns.testing import FaultPolicy, LatencyPolicy, Plan, ScriptedBrain, running_server
 
 from .._samples import SPLIT_VOTE
 
@@ -91,10 +88,10 @@ async def test_crewai_frames_the_patterns_prompt_and_takes_the_reply_as_the_fina
     reference = await arun("langgraph", "routing")
     assert result.status == "completed" and result.output == reference.output
     system, user = (m["content"] for m in brain.prompts[0])
-    ours_system, ours_user = prompts.render(AGENTS["router"], {"message": SAMPLES["routing"]["message"]})
+    ours_system, ours_user = wire.render(AGENTS["router"], {"message": SAMPLES["routing"]["message"]})
     assert system.startswith(ours_system + "\nYour personal goal is: ")  # "You are {role}. {backstory}"
     assert user.startswith("\nCurrent Task: " + ours_user + "\n")  # our INPUT block, then CrewAI's text
-    parsed = prompts.parse(system, user)
+    parsed = wire.parse(system, user)
     assert parsed is not None and parsed.role == "router"
     assert parsed.payload == {"message": SAMPLES["routing"]["message"]}
     assert "Final Answer" not in system + user  # a tool-less agent is not asked for the ReAct format
@@ -105,7 +102,7 @@ async def test_crewai_frames_the_patterns_prompt_and_takes_the_reply_as_the_fina
 async def test_the_llm_bridge_answers_from_the_messages_in_both_call_styles() -> None:
     from adapters.crewai import ScriptedLLM
 
-    system, user = prompts.render(AGENTS["router"], {"message": "My invoice is wrong"})
+    system, user = wire.render(AGENTS["router"], {"message": "My invoice is wrong"})
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     llm = ScriptedLLM(ScriptedBrain())
     reply = llm.call(messages)

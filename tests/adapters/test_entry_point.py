@@ -12,8 +12,8 @@ from adapters import FRAMEWORKS, arun
 from patterns import arun as langgraph_arun
 from patterns import resolve_model
 from patterns.errors import UsageError
-from patterns.model.brain import ScriptedBrain
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
+from patterns.testing import ScriptedBrain
 
 
 def _python(code: str) -> subprocess.CompletedProcess[str]:

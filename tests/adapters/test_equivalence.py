@@ -19,10 +19,9 @@ from typing import Any, Literal
 import pytest
 
 from adapters import FRAMEWORKS, arun
-from patterns.model.brain import ScriptedBrain
-from patterns.model.server import running_server
-from patterns.result import RunResult
-from patterns.runner import PATTERNS
+from patterns.presets import PATTERNS
+from patterns.runtime import RunResult
+from patterns.testing import ScriptedBrain, running_server
 
 OTHERS = [f for f in FRAMEWORKS if f != "langgraph"]
 

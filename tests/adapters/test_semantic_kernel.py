@@ -27,14 +27,12 @@ from adapters._common import FlowRun, initial_state
 from adapters.semantic_kernel._agents import Context
 from adapters.semantic_kernel._flows import build
 from adapters.semantic_kernel._service import ScriptedChatCompletion
-from patterns import prompts
-from patterns import refinement as R
 from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerError, UsageError
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
-from patterns.model.server import running_server
+from patterns.flows import refinement as R
+from patterns.flows.scatter_gather import QuorumNotMet
 from patterns.presets import AGENTS
-from patterns.result import RunResult
-from patterns.scatter_gather import QuorumNotMet
+from patterns.runtime import RunResult, wire
+from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain, running_server
 
 from .._samples import SPLIT_VOTE
 
@@ -251,7 +249,7 @@ def test_telemetry_and_diagnostics_are_off() -> None:
 def _history(role: str, payload: dict[str, Any], name: str | None = None) -> Any:
     from semantic_kernel.contents import ChatHistory
 
-    system, user = prompts.render(AGENTS[role], payload, label=name)
+    system, user = wire.render(AGENTS[role], payload, label=name)
     history = ChatHistory()
     history.add_system_message(system)
     history.add_user_message(user)

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 from patterns.errors import RateLimited, ServerError
 from patterns.resilience import (
+    Backoff,
     BreakerEvent,
     BreakerPolicy,
     CircuitBreaker,
     CircuitOpenError,
     CircuitState,
     RetryBudget,
-    RetryPolicy,
     Saga,
     SagaStep,
 )
@@ -26,7 +26,7 @@ from patterns.resilience import (
 from ._fakes import FakeClock
 
 policies = st.builds(
-    RetryPolicy,
+    Backoff,
     max_attempts=st.integers(1, 10),
     base_delay=st.floats(0.0, 5.0),
     max_delay=st.floats(5.0, 120.0),
@@ -36,7 +36,7 @@ policies = st.builds(
 
 
 @given(policy=policies, seed=st.integers(0, 2**32 - 1))
-def test_backoff_is_non_decreasing_and_bounded(policy: RetryPolicy, seed: int) -> None:
+def test_backoff_is_non_decreasing_and_bounded(policy: Backoff, seed: int) -> None:
     rng = random.Random(seed)
     pre_jitter = [policy.backoff(n) for n in range(1, 40)]
     assert pre_jitter == sorted(pre_jitter)
@@ -48,7 +48,7 @@ def test_backoff_is_non_decreasing_and_bounded(policy: RetryPolicy, seed: int) -
 
 @given(policy=policies, retry_after=st.floats(0.0, 200.0), n=st.integers(1, 20))
 def test_a_retried_429_waits_at_least_retry_after_and_never_past_the_cap(
-    policy: RetryPolicy, retry_after: float, n: int
+    policy: Backoff, retry_after: float, n: int
 ) -> None:
     error = RateLimited("429", retry_after=retry_after)
     if policy.should_retry(error):

@@ -8,8 +8,8 @@ from patterns.errors import ModelTimeout, UsageError, is_transient
 from patterns.resilience import (
     DEFAULT_TIMEOUTS,
     AgentClass,
-    RetryPolicy,
-    TimeoutPolicy,
+    AttemptTimeout,
+    Backoff,
     call_with_timeout,
     per_attempt_timeout,
     retry_call,
@@ -23,15 +23,15 @@ def test_agent_class_defaults_follow_the_brief() -> None:
         AgentClass.STANDARD: 30.0,
         AgentClass.RESEARCH: 120.0,
     }
-    assert TimeoutPolicy.for_class("research").seconds == 120.0
+    assert AttemptTimeout.for_class("research").seconds == 120.0
     with pytest.raises(UsageError, match="fast, standard, research"):
-        TimeoutPolicy.for_class("glacial")
+        AttemptTimeout.for_class("glacial")
 
 
 def test_deadline_grows_per_attempt_up_to_the_cap() -> None:
-    policy = TimeoutPolicy(2.0, growth=2.0, max_seconds=5.0)
+    policy = AttemptTimeout(2.0, growth=2.0, max_seconds=5.0)
     assert [policy.for_attempt(n) for n in (1, 2, 3, 4)] == [2.0, 4.0, 5.0, 5.0]
-    assert TimeoutPolicy(1.0, growth=10.0).for_attempt(10_000) == float("inf")
+    assert AttemptTimeout(1.0, growth=10.0).for_attempt(10_000) == float("inf")
 
 
 async def test_expiry_raises_a_transient_model_timeout() -> None:
@@ -40,7 +40,7 @@ async def test_expiry_raises_a_transient_model_timeout() -> None:
         return "never"
 
     with pytest.raises(ModelTimeout) as info:
-        await call_with_timeout(hang, TimeoutPolicy(0.01), agent="researcher")
+        await call_with_timeout(hang, AttemptTimeout(0.01), agent="researcher")
     assert info.value.agent == "researcher"
     assert "researcher" in str(info.value) and "0.01 s" in str(info.value)
     assert is_transient(info.value)
@@ -88,7 +88,7 @@ async def test_per_attempt_timeout_grows_inside_retry_call() -> None:
     async def no_wait(_s: float) -> None:
         return None
 
-    policy = TimeoutPolicy(0.005, growth=2.0)
+    policy = AttemptTimeout(0.005, growth=2.0)
     fn = per_attempt_timeout(slow_then_fast, policy, agent="a")
-    assert await retry_call(fn, RetryPolicy(max_attempts=3), sleep=no_wait) == "done"
+    assert await retry_call(fn, Backoff(max_attempts=3), sleep=no_wait) == "done"
     assert len(seen) == 2

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from patterns import arun, resolve_model
-from patterns.debate import Arbitration
+from patterns.flows.debate import Arbitration
 
 from council import Council, load_council
 

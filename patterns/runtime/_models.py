@@ -14,8 +14,8 @@ from pathlib import Path
 from langchain_core.language_models import BaseChatModel
 
 from patterns.errors import UsageError
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
-from patterns.model.brain import Responder
+from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
+from patterns.testing._brain import Responder
 
 __all__ = ["resolve_model", "MODEL_ENV", "BASE_URL_ENV"]
 

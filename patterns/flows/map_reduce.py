@@ -15,15 +15,25 @@ import operator
 from collections.abc import Callable
 from typing import Annotated, Any, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy, Send
 from pydantic import BaseModel, Field, field_validator
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.errors import UsageError
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._input import add_input
+from patterns.runtime._spec import PatternSpec
 
-__all__ = ["BINS", "MapReduceInput", "MapReduceOutput", "MapReply", "build_map_reduce", "combine_partials"]
+__all__ = [
+    "SPEC",
+    "BINS",
+    "MapReduceInput",
+    "MapReduceOutput",
+    "MapReply",
+    "build_map_reduce",
+    "combine_partials",
+]
 
 #: An associative combine of two partials, for `build_map_reduce(combine=...)`.
 Combine = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
@@ -227,7 +237,17 @@ def build_map_reduce(
     graph = StateGraph(MapReduceState, context_schema=AgentContext)
     graph.add_node("map_batch", map_batch, input_schema=BatchTask, retry_policy=retry_policy)
     graph.add_node("reduce", reduce, retry_policy=retry_policy)
-    graph.add_conditional_edges(START, fan_out, ["map_batch"])
+    graph.add_conditional_edges(add_input(graph, MapReduceInput), fan_out, ["map_batch"])
     graph.add_edge("map_batch", "reduce")
     graph.add_edge("reduce", END)
     return graph.compile(checkpointer=checkpointer, name="map_reduce")
+
+
+SPEC = PatternSpec(
+    name="map_reduce",
+    summary="one agent over many items in batches, with bounded concurrency, then an associative combine",
+    input_model=MapReduceInput,
+    output_model=MapReduceOutput,
+    state_type=MapReduceState,
+    build=build_map_reduce,
+)

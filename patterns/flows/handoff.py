@@ -14,15 +14,18 @@ import operator
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy
 from pydantic import BaseModel, Field
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.errors import UsageError
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._input import INPUT_NODE, add_input
+from patterns.runtime._spec import PatternSpec
 
 __all__ = [
+    "SPEC",
     "DeskReply",
     "TRANSFER_PREFIX",
     "HandoffInput",
@@ -164,6 +167,8 @@ def build_handoff(
         raise UsageError(
             "build_handoff needs at least two desks: desks={'front': Agent(...), 'help': Agent(...)}"
         )
+    if INPUT_NODE in desks:
+        raise UsageError(f"{INPUT_NODE!r} is the input node's name: give that desk another name")
     first, last = entry or names[0], fallback or names[-1]
     for role, name in (("entry", first), ("fallback", last)):
         if name not in desks:
@@ -173,5 +178,16 @@ def build_handoff(
         others = tuple(d for d in names if d not in (name, first))
         node = _desk(name, agent, names, first, last)
         graph.add_node(name, node, retry_policy=retry_policy, destinations=(*others, END))
-    graph.add_edge(START, first)
+    graph.add_edge(add_input(graph, HandoffInput), first)
     return graph.compile(checkpointer=checkpointer, name="handoff")
+
+
+SPEC = PatternSpec(
+    name="handoff",
+    summary="desks hand a conversation to each other with full context",
+    input_model=HandoffInput,
+    output_model=HandoffOutput,
+    state_type=HandoffState,
+    build=build_handoff,
+    recursion_limit=lambda state: recursion_limit(int(state["max_handoffs"])),
+)

@@ -17,15 +17,18 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.errors import NodeError
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel, Field, model_validator
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.errors import OrchError, UsageError
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._input import PayloadInput, add_input
+from patterns.runtime._spec import PatternSpec
 
 __all__ = [
+    "SPEC",
     "Merged",
     "QuorumNotMet",
     "SourceFindings",
@@ -278,7 +281,7 @@ def build_scatter_gather(
         error_handler=record_failure,
     )
     graph.add_node("aggregate", aggregate, retry_policy=retry_policy)
-    graph.add_conditional_edges(START, scatter, ["research"])
+    graph.add_conditional_edges(add_input(graph, ScatterGatherInput), scatter, ["research"])
     graph.add_edge("research", "aggregate")
     graph.add_edge("aggregate", END)
     return graph.compile(checkpointer=checkpointer, name="scatter_gather")
@@ -335,7 +338,17 @@ def _build_panel(
         "ask", ask, input_schema=PanelTask, retry_policy=retry_policy, error_handler=record_failure
     )
     graph.add_node("gather", gather, retry_policy=retry_policy)
-    graph.add_conditional_edges(START, fan_out, ["ask"])
+    graph.add_conditional_edges(add_input(graph, PayloadInput), fan_out, ["ask"])
     graph.add_edge("ask", "gather")
     graph.add_edge("gather", END)
     return graph.compile(checkpointer=checkpointer, name="scatter_gather")
+
+
+SPEC = PatternSpec(
+    name="scatter_gather",
+    summary="N workers in parallel on one input, merged, tolerating failures",
+    input_model=ScatterGatherInput,
+    output_model=ScatterGatherOutput,
+    state_type=ScatterGatherState,
+    build=build_scatter_gather,
+)

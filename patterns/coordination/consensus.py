@@ -132,28 +132,28 @@ def tally(
     return quorum(ballots, quorum_size or len(ballots) // 2 + 1, options=options)
 
 
-Arbitration = Literal["plurality", "expert", "human"]
+Arbitration = Literal["judge", "human", "plurality"]
 
 
 def arbitrate(
     result: VoteResult,
     strategy: Arbitration = "plurality",
     *,
-    expert: Callable[[VoteResult], str] | None = None,
+    judge: Callable[[VoteResult], str] | None = None,
     options: Sequence[str] | None = None,
 ) -> tuple[str | None, str]:
     """Settle a vote: (decision, who decided). A consensus stands; otherwise `strategy` decides.
 
-    `plurality` takes the leader; `expert` asks `expert(result)` (an arbitrator
+    `plurality` takes the leader; `judge` asks `judge(result)` (an arbitrator
     agent); `human` pauses the LangGraph run with `interrupt` and takes the value
     it is resumed with, so it only works inside a graph node.
     """
     if result.consensus:
         return result.decision, "vote"
-    if strategy == "expert":
-        if expert is None:
-            raise ValueError("expert arbitration needs an `expert` callable that returns a choice")
-        choice, by = expert(result), "expert"
+    if strategy == "judge":
+        if judge is None:
+            raise ValueError("judge arbitration needs a `judge` callable that returns a choice")
+        choice, by = judge(result), "judge"
     elif strategy == "human":
         from langgraph.types import interrupt
 

@@ -4,7 +4,7 @@ For decisions that benefit from independent views and cross-examination. In
 round 1 each debater sees only its share of the evidence; in later rounds it
 also sees its peers' previous positions and may change its mind. Debaters of a
 round run in parallel (`Send`). The final positions are put to a vote
-(majority, weighted or quorum, see `patterns.consensus`); on no consensus the
+(majority, weighted or quorum, see `patterns.coordination.consensus`); on no consensus the
 arbitration strategy decides: the `judge` agent weighing all evidence, a
 `human` through `interrupt` (resume with `Command(resume=choice)`), or the
 `plurality` leader.
@@ -23,18 +23,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy, Send, interrupt
 from pydantic import BaseModel, Field, model_validator
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
-from patterns.consensus import Ballot, VoteResult, VotingMethod, tally
+from patterns.coordination.consensus import Arbitration, Ballot, VoteResult, VotingMethod, tally
 from patterns.errors import MalformedOutput, UsageError
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._input import add_input
+from patterns.runtime._spec import PatternSpec
 
-__all__ = ["Debate", "DebateInput", "DebateOutput", "Position", "Ruling", "build_debate", "recursion_limit"]
-
-Arbitration = Literal["judge", "human", "plurality"]
+__all__ = [
+    "SPEC",
+    "Debate",
+    "DebateInput",
+    "DebateOutput",
+    "Position",
+    "Ruling",
+    "build_debate",
+    "recursion_limit",
+]
 
 
 class Evidence(BaseModel):
@@ -417,7 +426,9 @@ def build_debate(
     graph.add_node("judge", arbitrate_by_judge, retry_policy=retry_policy)
     graph.add_node("ask_human", ask_human)
     graph.add_node("finish", finish)
-    graph.add_conditional_edges(START, panel.next_round, ["argue", "vote"])
+    graph.add_conditional_edges(
+        add_input(graph, DebateInput, key="task"), panel.next_round, ["argue", "vote"]
+    )
     graph.add_edge("argue", "close_round")
     graph.add_conditional_edges("close_round", panel.next_round, ["argue", "vote"])
     graph.add_conditional_edges("vote", arbitrate, ["finish", "judge", "ask_human"])
@@ -425,3 +436,15 @@ def build_debate(
     graph.add_edge("ask_human", "finish")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name=name)
+
+
+SPEC = PatternSpec(
+    name="debate",
+    summary="N debaters, R rounds, a vote, arbitration on no consensus",
+    input_model=DebateInput,
+    output_model=DebateOutput,
+    state_type=DebateState,
+    build=build_debate,
+    initial_state=lambda data: {"task": data.model_dump(mode="json")},
+    recursion_limit=lambda state: recursion_limit(int(state["task"]["rounds"])),
+)

@@ -23,26 +23,17 @@ from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Interrupt
 from pydantic import BaseModel, ValidationError
 
-from patterns import (
-    debate,
-    handoff,
-    map_reduce,
-    pipeline,
-    presets,
-    prompts,
-    refinement,
-    routing,
-    scatter_gather,
-)
-from patterns.agents import AgentContext, PatternGraph
-from patterns.checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
 from patterns.errors import UsageError
-from patterns.resilient import AgentPolicies
-from patterns.result import RunResult, StepRecord
-from patterns.samples import SAMPLES
-from patterns.usage import UsageLedger
+from patterns.resilience.policies import AgentPolicies
+from patterns.runtime import wire
+from patterns.runtime._agent import AgentContext
+from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
+from patterns.runtime._input import INPUT_NODE
+from patterns.runtime._result import RunResult, StepRecord
+from patterns.runtime._spec import PatternSpec
+from patterns.runtime._usage import UsageLedger
 
-__all__ = ["PATTERNS", "PatternSpec", "Durability", "StepEvent", "arun", "validate_input"]
+__all__ = ["Durability", "StepEvent", "arun", "validate_input"]
 
 Durability = Literal["sync", "async", "exit"]
 State = Mapping[str, Any]
@@ -59,106 +50,9 @@ class StepEvent:
     status: str = "running"
 
 
-@dataclass(frozen=True, slots=True)
-class PatternSpec:
-    """How to run one pattern: its schemas, its graph, and its bounds."""
-
-    name: str
-    summary: str
-    input_model: type[BaseModel]
-    output_model: type[BaseModel]
-    state_type: type  # the graph's TypedDict state, whose reducers adapters apply too
-    build: Callable[..., PatternGraph]
-    initial_state: Callable[[BaseModel], dict[str, Any]]
-    recursion_limit: Callable[[State], int]
-
-
-def _fields(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")
-
-
-def _as_task(model: BaseModel) -> dict[str, Any]:
-    return {"task": model.model_dump(mode="json")}
-
-
-PATTERNS: dict[str, PatternSpec] = {
-    spec.name: spec
-    for spec in (
-        PatternSpec(
-            "pipeline",
-            "extract -> validate -> transform an invoice, with a validation gate",
-            pipeline.PipelineInput,
-            pipeline.PipelineOutput,
-            pipeline.PipelineState,
-            presets.invoice_pipeline,
-            _fields,
-            lambda _s: 10,
-        ),
-        PatternSpec(
-            "scatter_gather",
-            "ask N sources in parallel, merge with provenance, tolerate failures",
-            scatter_gather.ScatterGatherInput,
-            scatter_gather.ScatterGatherOutput,
-            scatter_gather.ScatterGatherState,
-            presets.research_scatter_gather,
-            _fields,
-            lambda _s: 10,
-        ),
-        PatternSpec(
-            "map_reduce",
-            "score 1,000 reviews in batches with bounded concurrency, then reduce",
-            map_reduce.MapReduceInput,
-            map_reduce.MapReduceOutput,
-            map_reduce.MapReduceState,
-            presets.review_map_reduce,
-            _fields,
-            lambda _s: 10,
-        ),
-        PatternSpec(
-            "refinement",
-            "generator -> critic loop until threshold, convergence or max iterations",
-            presets.ProductBrief,
-            refinement.RefinementOutput,
-            refinement.RefinementState,
-            presets.product_refinement,
-            _as_task,
-            lambda s: refinement.recursion_limit(int(s["task"]["max_iterations"])),
-        ),
-        PatternSpec(
-            "debate",
-            "N debaters, R rounds, a vote, arbitration on no consensus",
-            debate.DebateInput,
-            debate.DebateOutput,
-            debate.DebateState,
-            presets.council_debate,
-            _as_task,
-            lambda s: debate.recursion_limit(int(s["task"]["rounds"])),
-        ),
-        PatternSpec(
-            "routing",
-            "classify a message, route it to the right specialist",
-            routing.RoutingInput,
-            routing.RoutingOutput,
-            routing.RoutingState,
-            presets.support_routing,
-            _fields,
-            lambda _s: 6,
-        ),
-        PatternSpec(
-            "handoff",
-            "desks hand a conversation to each other with full context",
-            handoff.HandoffInput,
-            handoff.HandoffOutput,
-            handoff.HandoffState,
-            presets.support_handoff,
-            _fields,
-            lambda s: handoff.recursion_limit(int(s["max_handoffs"])),
-        ),
-    )
-}
-
-
 def _spec(pattern: str) -> PatternSpec:
+    from patterns.presets import PATTERNS  # the presets are built from the flows, which import the runtime
+
     try:
         return PATTERNS[pattern]
     except KeyError:
@@ -205,7 +99,7 @@ async def arun(
     state_in = (
         None
         if resume
-        else spec.initial_state(validate_input(pattern, SAMPLES[pattern] if input is None else input))
+        else spec.initial_state(validate_input(pattern, spec.sample if input is None else input))
     )
     thread_id = thread_id or f"{pattern}-{uuid.uuid4().hex[:12]}"
     usage = _UsageCallback()
@@ -308,6 +202,8 @@ def _record(
 ) -> None:
     now = round(time.perf_counter() - started, 6)
     name = str(chunk["name"]).removeprefix("__error_handler__")
+    if name == INPUT_NODE:  # not an agent step: it calls no model
+        return
     if "input" in chunk:
         steps[chunk["id"]] = StepRecord(agent=name, start=now, end=now, status="ok")
         event = StepEvent(pattern, name, now)
@@ -340,7 +236,7 @@ class _UsageCallback(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         texts = [m.content for m in messages[0] if isinstance(m.content, str)] if messages else []
-        parsed = prompts.parse(texts[0], texts[-1]) if len(texts) >= 2 else None
+        parsed = wire.parse(texts[0], texts[-1]) if len(texts) >= 2 else None
         self._agents[run_id] = (
             parsed.name if parsed else str((metadata or {}).get("langgraph_node", "unknown"))
         )

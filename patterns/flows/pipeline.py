@@ -16,15 +16,18 @@ from collections.abc import Awaitable, Callable, Sequence
 from itertools import pairwise
 from typing import Annotated, Any, Literal, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.errors import UsageError
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._input import INPUT_NODE, PayloadInput, add_input
+from patterns.runtime._spec import PatternSpec
 
 __all__ = [
+    "SPEC",
     "Extracted",
     "PipelineInput",
     "PipelineOutput",
@@ -217,7 +220,7 @@ def _build_invoice(
     graph.add_node("validate", validate, retry_policy=retry_policy)
     graph.add_node("transform", transform, retry_policy=retry_policy)
     graph.add_node("reject", reject)
-    graph.add_edge(START, "extract")
+    graph.add_edge(add_input(graph, PipelineInput), "extract")
     graph.add_edge("extract", "validate")
     graph.add_conditional_edges("validate", gate, ["transform", "reject"])
     graph.add_edge("transform", END)
@@ -236,8 +239,8 @@ def _build_stages(
     names = [_stage_name(stage) for stage in stages]
     if not stages:
         raise UsageError("build_pipeline needs at least one stage: stages=[Agent(...) or an async function]")
-    if len(set(names)) != len(names) or not all(names) or {"gate", "finish"} & set(names):
-        raise UsageError(f"stage names must be distinct, and not gate or finish: {names}")
+    if len(set(names)) != len(names) or not all(names) or {"gate", "finish", INPUT_NODE} & set(names):
+        raise UsageError(f"stage names must be distinct, and not gate, finish or {INPUT_NODE}: {names}")
 
     def node(stage: Stage, name: str) -> Any:
         async def run(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
@@ -260,9 +263,9 @@ def _build_stages(
         graph.add_node(name, node(stage, name), retry_policy=retry_policy)
     graph.add_node("finish", finish)
     before, last = names[:-1], names[-1]
-    for here, there in pairwise([START, *before]):
+    for here, there in pairwise([add_input(graph, PayloadInput), *before]):
         graph.add_edge(here, there)
-    guarded = before[-1] if before else START
+    guarded = before[-1] if before else INPUT_NODE
     if gate is None:
         graph.add_edge(guarded, last)
     else:
@@ -297,3 +300,13 @@ def _gate_node(gate: Gate) -> Any:
         return {"result": output.model_dump(mode="json")}
 
     return check
+
+
+SPEC = PatternSpec(
+    name="pipeline",
+    summary="stages in order, each given the previous one's output, with a gate",
+    input_model=PipelineInput,
+    output_model=PipelineOutput,
+    state_type=PipelineState,
+    build=build_pipeline,
+)

@@ -23,9 +23,9 @@ from langgraph.runtime import get_runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ValidationError
 
-from patterns import prompts
 from patterns.errors import MalformedOutput, UsageError, is_transient
-from patterns.resilient import AgentPolicies, protected_call
+from patterns.resilience.policies import AgentPolicies, protected_call
+from patterns.runtime import wire
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -75,7 +75,7 @@ class Agent(Generic[OutputT]):
     description: str | None = None
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not prompts.AGENT_NAME.fullmatch(self.name):
+        if not isinstance(self.name, str) or not wire.AGENT_NAME.fullmatch(self.name):
             raise UsageError(
                 f"agent name {self.name!r} is not a name: use letters, digits, '_' and '-' (e.g. 'reviewer')"
             )
@@ -108,7 +108,7 @@ async def call_agent(
         payload: The agent's input; sent as canonical JSON, so equal inputs are equal prompts.
         label: Names one instance of an agent that runs many times in a flow (a
             source, a debater, a desk); it is shown in the prompt and counted in usage.
-        policies: Protections for this call (see `patterns.resilient`); default: the
+        policies: Protections for this call (see `patterns.resilience`); default: the
             context's, or inside a graph run those of the run's `AgentContext`.
 
     Example:
@@ -130,7 +130,7 @@ async def call_agent(
         run_model = context
     chat_model = agent.model or run_model
     who = label or agent.name
-    system, user = prompts.render(agent, payload, label=label)
+    system, user = wire.render(agent, payload, label=label)
 
     async def attempt() -> OutputT:
         message = await chat_model.ainvoke([SystemMessage(system), HumanMessage(user)])

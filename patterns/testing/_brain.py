@@ -19,11 +19,11 @@ from typing import Any, TypeAlias
 
 from pydantic import BaseModel
 
-from patterns import prompts
 from patterns.errors import ModelTimeout, PermanentModelError, RateLimited, ServerError
-from patterns.model.faults import Fault, FaultInjector, FaultPolicy, LatencyPolicy
-from patterns.model.tokens import count_message_tokens, count_tokens
-from patterns.usage import UsageLedger
+from patterns.runtime import wire
+from patterns.runtime._usage import UsageLedger
+from patterns.testing._faults import Fault, FaultInjector, FaultPolicy, LatencyPolicy
+from patterns.testing._tokens import count_message_tokens, count_tokens
 
 __all__ = ["NoResponder", "Plan", "Reply", "Responder", "ScriptedBrain", "ToolCall"]
 
@@ -94,7 +94,7 @@ class ScriptedBrain:
 
     def __post_init__(self) -> None:
         if self.responders is None:
-            from patterns.presets._responders import RESPONDERS  # the presets own their domain logic
+            from patterns.presets import RESPONDERS  # the presets own their domain logic
 
             self.responders = RESPONDERS
         self._injector = FaultInjector(self.seed, self.latency, self.faults)
@@ -132,11 +132,11 @@ class ScriptedBrain:
         if prompt is None:
             answer: dict[str, Any] = {
                 "error": "the scripted model did not recognise this prompt; render it with "
-                "patterns.prompts.render so it names its agent and carries an INPUT block"
+                "patterns.wire.render so it names its agent and carries an INPUT block"
             }
         else:
             answer = self._answer(plan, prompt)
-        content = prompts.canonical_json(answer)
+        content = wire.canonical_json(answer)
         if plan.fault == "malformed":
             content = content[: max(1, len(content) // 2)]  # a reply cut off mid-object
         calls = (
@@ -152,7 +152,7 @@ class ScriptedBrain:
         self._log(plan, completion, extra)
         return reply
 
-    def _answer(self, plan: Plan, prompt: prompts.AgentPrompt) -> dict[str, Any]:
+    def _answer(self, plan: Plan, prompt: wire.AgentPrompt) -> dict[str, Any]:
         responder = (self.responders or {}).get(prompt.role)
         if responder is None:
             self.ledger.record(plan.agent, 0, 0, failed=True)
@@ -182,13 +182,13 @@ class ScriptedBrain:
             handle.write(line)  # one write per line: a SIGKILL never leaves half a record
 
 
-def _find_prompt(messages: Sequence[Message]) -> prompts.AgentPrompt | None:
+def _find_prompt(messages: Sequence[Message]) -> wire.AgentPrompt | None:
     # Frameworks add their own messages around ours; find the system text that
     # names the agent and the latest message that carries the INPUT block.
     texts = [str(m.get("content") or "") for m in messages if isinstance(m.get("content"), str)]
     for system in texts:
         for user in reversed(texts):
-            parsed = prompts.parse(system, user)
+            parsed = wire.parse(system, user)
             if parsed is not None:
                 return parsed
     return None

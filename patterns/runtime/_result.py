@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from patterns.usage import AgentUsage
+from patterns.runtime._usage import AgentUsage
 
 __all__ = ["RunResult", "StepRecord"]
 

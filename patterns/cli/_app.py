@@ -19,13 +19,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from patterns.checkpoint import DEFAULT_CHECKPOINT_URL
-from patterns.console import ArgumentParser, number, run_main
+from patterns.cli._console import ArgumentParser, number, run_main
 from patterns.errors import UsageError
-from patterns.model import FaultPolicy, LatencyPolicy, ScriptedBrain
-from patterns.result import RunResult
-from patterns.runner import PATTERNS, StepEvent, arun
-from patterns.samples import SAMPLES
+from patterns.presets import PATTERNS, SAMPLES
+from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL
+from patterns.runtime._result import RunResult
+from patterns.runtime._runner import StepEvent, arun
+from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain
 
 __all__ = ["PLUGIN_GROUP", "brain_from_args", "main", "read_input", "result_table", "summarize"]
 
@@ -144,7 +144,7 @@ def brain_from_args(args: argparse.Namespace) -> ScriptedBrain:
 
 
 def _model(args: argparse.Namespace) -> Any:
-    from patterns.llm import resolve_model
+    from patterns.runtime._models import resolve_model
 
     return resolve_model(
         args.model,
@@ -309,7 +309,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from patterns.model.server import check_host, serve
+    from patterns.testing._server import check_host, serve
 
     check_host(args.host, args.allow_remote)  # before the banner: a refused host must not look served
     _err.print(f"scripted model on http://{args.host}:{args.port}/v1 (Ctrl-C to stop)")

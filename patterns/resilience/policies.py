@@ -16,7 +16,7 @@ one more transient failure to retry.
 
 Every piece is an existing primitive (`patterns.resilience`,
 `patterns.flow_control`); nothing here retries or counts failures on its own.
-`patterns.agents.call_agent` applies these when the run's `AgentContext` has
+`patterns.runtime.call_agent` applies these when the run's `AgentContext` has
 `policies`. When `retry` is set, build the pattern graph with
 `retry_policy=None` so LangGraph's node retry does not multiply the attempts.
 """
@@ -34,15 +34,15 @@ from patterns.flow_control.ratelimit import RateLimiter
 from patterns.resilience.breaker import BreakerRegistry
 from patterns.resilience.bulkhead import Bulkhead
 from patterns.resilience.deadletter import DeadLetterQueue
-from patterns.resilience.retry import Attempt, RetryBudget, RetryPolicy, retry_call
-from patterns.resilience.timeouts import AgentClass, TimeoutPolicy, per_attempt_timeout
+from patterns.resilience.retry import Attempt, Backoff, RetryBudget, retry_call
+from patterns.resilience.timeouts import AgentClass, AttemptTimeout, per_attempt_timeout
 
 __all__ = ["AgentPolicies", "Deadline", "protected_call"]
 
 T = TypeVar("T")
 
-#: A deadline: seconds, a `TimeoutPolicy`, or an agent class ("fast", "standard", "research").
-Deadline: TypeAlias = float | TimeoutPolicy | AgentClass
+#: A deadline: seconds, a `AttemptTimeout`, or an agent class ("fast", "standard", "research").
+Deadline: TypeAlias = float | AttemptTimeout | AgentClass
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class AgentPolicies:
     """
 
     breakers: BreakerRegistry | None = None
-    retry: RetryPolicy | None = None
+    retry: Backoff | None = None
     budget: RetryBudget | None = None
     timeout: Deadline | Mapping[str, Deadline] | None = None
     bulkhead: Bulkhead | None = None
@@ -86,7 +86,7 @@ async def protected_call(
     request = {"agent": agent, "role": role, "payload": payload}
 
     deadline = p.deadline(agent)
-    # One per logical call, so a growing TimeoutPolicy grows with each retry.
+    # One per logical call, so a growing AttemptTimeout grows with each retry.
     timed = attempt if deadline is None else per_attempt_timeout(attempt, deadline, agent=agent)
 
     async def retried() -> T:

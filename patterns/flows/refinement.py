@@ -19,15 +19,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
-from langgraph.graph import END, START, StateGraph
+from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ConfigDict, Field
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.errors import UsageError
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._input import add_input
+from patterns.runtime._spec import PatternSpec
 
 __all__ = [
+    "SPEC",
     "Critique",
     "Draft",
     "Refinement",
@@ -300,8 +303,20 @@ def build_refinement(
     graph.add_node("generate", generate, retry_policy=retry_policy)
     graph.add_node("critique", critique, retry_policy=retry_policy)
     graph.add_node("finish", finish)
-    graph.add_edge(START, "generate")
+    graph.add_edge(add_input(graph, RefinementInput, key="task"), "generate")
     graph.add_edge("generate", "critique")
     graph.add_conditional_edges("critique", should_continue, ["generate", "finish"])
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name=name)
+
+
+SPEC = PatternSpec(
+    name="refinement",
+    summary="generator -> critic loop until threshold, convergence or max iterations",
+    input_model=RefinementInput,
+    output_model=RefinementOutput,
+    state_type=RefinementState,
+    build=build_refinement,
+    initial_state=lambda data: {"task": data.model_dump(mode="json")},
+    recursion_limit=lambda state: recursion_limit(int(state["task"]["max_iterations"])),
+)

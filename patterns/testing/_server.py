@@ -39,8 +39,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patterns.errors import ModelError, RateLimited, UsageError
-from patterns.model.brain import Reply, ScriptedBrain
-from patterns.model.tokens import split_tokens
+from patterns.testing._brain import Reply, ScriptedBrain
+from patterns.testing._tokens import split_tokens
 
 __all__ = ["DEFAULT_PORT", "MODEL_ID", "check_host", "create_app", "running_server", "serve"]
 

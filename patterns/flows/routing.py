@@ -15,10 +15,12 @@ from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
-from patterns.agents import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
 from patterns.errors import UsageError
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._input import INPUT_NODE, add_input
+from patterns.runtime._spec import PatternSpec
 
-__all__ = ["Answer", "Classification", "RoutingInput", "RoutingOutput", "build_routing"]
+__all__ = ["SPEC", "Answer", "Classification", "RoutingInput", "RoutingOutput", "build_routing"]
 
 
 class RoutingInput(BaseModel):
@@ -123,10 +125,10 @@ def build_routing(
     names = list(routes)
     if not names:
         raise UsageError("build_routing needs at least one route: routes={'name': Agent(...)}")
-    bad = [n for n in names if n in ("classify", START, END) or not n.replace("_", "").isalnum()]
+    bad = [n for n in names if n in ("classify", INPUT_NODE, START, END) or not n.replace("_", "").isalnum()]
     if bad:
         raise UsageError(
-            f"route names must be identifiers other than 'classify': {', '.join(map(repr, bad))}"
+            f"route names must be identifiers other than classify and {INPUT_NODE}: {', '.join(map(repr, bad))}"
         )
     fallback = names[-1] if default is None else default
     if fallback not in routes:
@@ -141,6 +143,17 @@ def build_routing(
     for name, agent in routes.items():
         graph.add_node(name, _specialist(name, agent), retry_policy=retry_policy)
         graph.add_edge(name, END)
-    graph.add_edge(START, "classify")
+    graph.add_edge(add_input(graph, RoutingInput), "classify")
     graph.add_conditional_edges("classify", pick_specialist, names)
     return graph.compile(checkpointer=checkpointer, name="routing")
+
+
+SPEC = PatternSpec(
+    name="routing",
+    summary="classify a message, send it to the route that handles it",
+    input_model=RoutingInput,
+    output_model=RoutingOutput,
+    state_type=RoutingState,
+    build=build_routing,
+    recursion_limit=lambda _state: 6,
+)

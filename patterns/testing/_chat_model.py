@@ -23,8 +23,8 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
-from patterns.model.brain import Plan, Reply, ScriptedBrain
-from patterns.model.tokens import split_tokens
+from patterns.testing._brain import Plan, Reply, ScriptedBrain
+from patterns.testing._tokens import split_tokens
 
 __all__ = ["ScriptedChatModel"]
 

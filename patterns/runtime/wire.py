@@ -13,7 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from patterns.agents import Agent
+    from patterns.runtime._agent import Agent
 
 __all__ = ["AGENT_NAME", "AgentPrompt", "render", "parse", "canonical_json"]
 

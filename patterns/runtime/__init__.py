@@ -1,0 +1,46 @@
+"""The agent runtime every pattern runs on: agents as values, the call, checkpoints, the runner.
+
+`Agent` declares an agent (name, instructions, output schema, model);
+`call_agent` renders it in the two-message wire format (`patterns.runtime.wire`),
+calls the run's model (or the agent's own) with the run's policies and
+validates the reply; `open_checkpointer` opens a LangGraph saver from a URL;
+`arun` runs a registered pattern and returns a `RunResult` with its step
+records and token usage; `PatternSpec` is what a pattern declares about itself.
+"""
+
+from patterns.runtime import wire
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent, parse_reply
+from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
+from patterns.runtime._models import BASE_URL_ENV, MODEL_ENV, resolve_model
+from patterns.runtime._result import RunResult, StepRecord
+from patterns.runtime._runner import Durability, StepEvent, arun, validate_input
+from patterns.runtime._spec import PatternSpec, State
+from patterns.runtime._state import apply_update
+from patterns.runtime._usage import AgentUsage, UsageLedger
+
+__all__ = [
+    "BASE_URL_ENV",
+    "DEFAULT_CHECKPOINT_URL",
+    "DEFAULT_RETRY",
+    "MODEL_ENV",
+    "Agent",
+    "AgentContext",
+    "AgentUsage",
+    "Durability",
+    "PatternGraph",
+    "PatternSpec",
+    "RunResult",
+    "State",
+    "StepEvent",
+    "StepRecord",
+    "UsageLedger",
+    "apply_update",
+    "arun",
+    "call_agent",
+    "describe",
+    "open_checkpointer",
+    "parse_reply",
+    "resolve_model",
+    "validate_input",
+    "wire",
+]
