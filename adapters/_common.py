@@ -19,11 +19,12 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from patterns.errors import UsageError
-from patterns.presets import PATTERNS, SAMPLES
+from patterns.presets import PATTERNS
 from patterns.runtime import AgentUsage, RunResult, StepRecord, apply_update, parse_reply, validate_input
 from patterns.testing import Reply, ScriptedBrain
 
 T = TypeVar("T", bound=BaseModel)
+B = TypeVar("B")
 
 __all__ = [
     "FlowRun",
@@ -31,6 +32,7 @@ __all__ = [
     "StepRecorder",
     "check_options",
     "disable_telemetry",
+    "flow_builder",
     "initial_state",
     "parse",
     "quiet_framework_logs",
@@ -141,10 +143,20 @@ class _Text:
     tool_calls: tuple[()] = ()
 
 
+def flow_builder(framework: str, builders: Mapping[str, B], pattern: str) -> B:
+    """The adapter's builder for `pattern`, or a `UsageError` naming the patterns it does run."""
+    try:
+        return builders[pattern]
+    except KeyError:
+        raise UsageError(
+            f"the {framework} adapter has no flow for pattern {pattern!r}; it runs: {', '.join(builders)}"
+        ) from None
+
+
 def initial_state(pattern: str, data: Any) -> dict[str, Any]:
     """The validated initial state of `pattern`, exactly as the LangGraph runner builds it."""
     spec = PATTERNS[pattern]
-    return spec.initial_state(validate_input(pattern, SAMPLES[pattern] if data is None else data))
+    return spec.initial_state(validate_input(pattern, spec.sample if data is None else data))
 
 
 @dataclass

@@ -45,7 +45,7 @@ import adapters
 from adapters._common import disable_telemetry, initial_state
 from benchmarks.floor import FRAMEWORK as FLOOR
 from benchmarks.floor import arun_floor
-from benchmarks.overhead import _bare_graph
+from benchmarks.overhead import _bare_graph, superstep_shape
 from benchmarks.profiles import MEASURES, Profile
 from benchmarks.timing import Outcome, interleave, summarize
 from patterns import AgentContext, ScriptedChatModel
@@ -700,19 +700,6 @@ def _graph_config(pattern: str, state: dict[str, Any]) -> RunnableConfig:
     spec = PATTERNS[pattern]
     config: RunnableConfig = {"recursion_limit": max(spec.recursion_limit(state), 25)}
     return config
-
-
-async def superstep_shape(pattern: str, state: dict[str, Any]) -> list[int]:
-    """Tasks per superstep of `pattern` on `state`, read from a real LangGraph run's debug stream."""
-    graph = PATTERNS[pattern].build(checkpointer=None)
-    context = AgentContext(ScriptedChatModel())
-    steps: Counter[int] = Counter()
-    async for event in graph.astream(
-        state, _graph_config(pattern, state), context=context, stream_mode="debug"
-    ):
-        if event["type"] == "task":
-            steps[event["step"]] += 1
-    return [steps[k] for k in sorted(steps)]
 
 
 async def _agent_steps(pattern: str, data: Any) -> int:

@@ -53,7 +53,8 @@ from patterns.presets import SAMPLES, review_map_reduce
 # %% [markdown]
 # ## The graph
 #
-# `START` fans out (dotted) to as many `map_batch` tasks as there are batches; all of them
+# `validate_input` (every pattern's first node: it validates the input and stores its
+# defaults) fans out (dotted) to as many `map_batch` tasks as there are batches; all of them
 # flow into `reduce`.
 
 # %%
@@ -93,8 +94,9 @@ show_figure(fig)
 # %% [markdown]
 # ## Inspect the checkpoints
 #
-# All 40 batches ran in one superstep (step 0); each wrote one partial aggregate to
-# `partials` (a list with an `operator.add` reducer). The reducer ran in step 1.
+# Step 0 validated the input. All 40 batches ran in one superstep (step 1); each wrote one
+# partial aggregate to `partials` (a list with an `operator.add` reducer). The reducer ran
+# in step 2.
 
 # %%
 await show_history(graph, config)

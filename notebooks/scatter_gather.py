@@ -44,7 +44,8 @@ from patterns.presets import SAMPLES, research_scatter_gather
 # %% [markdown]
 # ## The graph
 #
-# `START` fans out (dotted: the edge returns a list of `Send`s, one per source) to
+# `validate_input` (every pattern's first node: it validates the input and stores its
+# defaults) fans out (dotted: the edge returns a list of `Send`s, one per source) to
 # `research`, and every branch flows into `aggregate`. The `__error_handler__research` node
 # is the handler LangGraph runs for a branch that exhausted its retries: it records the
 # failure and jumps to `aggregate` with `Command(goto=...)`, so it has no drawn edges.
@@ -76,7 +77,7 @@ table(
 # %% [markdown]
 # ## Inspect the checkpoints
 #
-# The five researchers ran in **one step** (step 0): one superstep, five parallel tasks, one
+# After `validate_input` (step 0), the five researchers ran in **one step** (step 1): one superstep, five parallel tasks, one
 # checkpoint after all of them. Their results meet in the `results` list through its reducer
 # (`operator.add`), which is how parallel branches write to the same key safely.
 

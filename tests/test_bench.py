@@ -18,9 +18,10 @@ import pytest
 import adapters
 from benchmarks import cli as bench_cli
 from benchmarks.floor import arun_floor
+from benchmarks.overhead import superstep_shape
 from benchmarks.profiles import MEASURES, PROFILES
 from benchmarks.report import NUMBER, fmt, render_markdown
-from benchmarks.suite import Suite, superstep_shape
+from benchmarks.suite import Suite
 from benchmarks.timing import interleave, percentile, summarize
 from patterns import ScriptedChatModel
 from patterns import arun as langgraph_arun
@@ -65,8 +66,8 @@ async def test_the_floor_runs_fan_out_branches_concurrently() -> None:
 async def test_superstep_shape_matches_the_graph() -> None:
     from adapters._common import initial_state
 
-    assert await superstep_shape("pipeline", initial_state("pipeline", None)) == [1, 1, 1]
-    assert await superstep_shape("scatter_gather", initial_state("scatter_gather", None)) == [5, 1]
+    assert await superstep_shape("pipeline", initial_state("pipeline", None)) == [1, 1, 1, 1]
+    assert await superstep_shape("scatter_gather", initial_state("scatter_gather", None)) == [1, 5, 1]
 
 
 # -- the timing helper ----------------------------------------------------------------

@@ -220,6 +220,7 @@ async def test_killed_run_resumes_from_its_last_checkpoint(
     assert len(expected) == uninterrupted.calls >= 2
     backend = checkpoint_url.split(":", 1)[0]
     k = random.Random(f"{pattern}/{backend}").randint(1, len(expected) - 1)
+    first_agent_step = min(c["langgraph_step"] for c in expected)  # after validate_input's
 
     crashed_log, thread = tmp_path / "crashed.jsonl", unique_thread_id
     config: dict[str, Any] = {"configurable": {"thread_id": thread}}
@@ -242,7 +243,7 @@ async def test_killed_run_resumes_from_its_last_checkpoint(
                     step, saved_tasks = await saved_progress(graph, config)
                 except Exception:  # the frozen child holds the SQLite write lock: let it go on
                     step, saved_tasks = -2, 0
-                if step >= 1 or saved_tasks:
+                if step >= first_agent_step or saved_tasks:
                     break
                 child.carry_on()
             assert time.monotonic() < deadline, f"no progress after {DEADLINE}s:\n{child.output()}"
@@ -340,8 +341,9 @@ async def test_sync_durability_saves_a_checkpoint_for_every_superstep(
     )
     assert result.status == "completed", result.error
     steps = await checkpoint_steps(url, pattern, unique_thread_id)
-    # -1 is the input, 0 the entry edges; then one superstep per node of a sequential flow.
-    assert steps == list(range(-1, len(result.steps) + 1))
+    # -1 is the input, 0 the entry edges, 1 validate_input (no model, not a step record);
+    # then one superstep per node of a sequential flow.
+    assert steps == list(range(-1, len(result.steps) + 2))
 
 
 async def test_exit_durability_saves_only_the_end_and_a_completed_run_resumes_as_completed(
@@ -353,7 +355,8 @@ async def test_exit_durability_saves_only_the_end_and_a_completed_run_resumes_as
         "refinement", model=model, checkpoint=url, thread_id=unique_thread_id, durability="exit"
     )
     assert first.status == "completed", first.error
-    assert await checkpoint_steps(url, "refinement", unique_thread_id) == [len(first.steps)]
+    # The one checkpoint is of the last superstep: validate_input's, then one per step record.
+    assert await checkpoint_steps(url, "refinement", unique_thread_id) == [len(first.steps) + 1]
 
     again = await arun("refinement", model=model, checkpoint=url, thread_id=unique_thread_id, resume=True)
     assert again.status == "completed" and again.resumed

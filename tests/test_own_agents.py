@@ -8,9 +8,7 @@ pass; an agent the scripted model has no responder for fails at once, naming it.
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -297,22 +295,6 @@ async def test_a_debate_of_the_users_own_panel_with_a_human_chair(via_http: bool
     assert (result["decision"], result["decided_by"], result["consensus"]) == ("x", "judge", False)
     assert [t["debater"] for t in result["transcript"]] == ["debater_1", "debater_2"]
     assert brain.ledger.snapshot()["chair"].calls == 1
-
-
-async def test_the_readme_example_runs_as_written() -> None:
-    """The "Your own agents" block of the README, executed as a coroutine body."""
-    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    block = text.split("### Your own agents", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
-    source = "async def _example():\n" + textwrap.indent(block, "    ") + "    return state\n"
-    scope: dict[str, Any] = {}
-    exec(compile(source, "README.md", "exec"), scope)
-    state = await scope["_example"]()
-    assert state["result"] == {
-        "route": "technical",
-        "confidence": 0.9,
-        "handled_by": "technical",
-        "answer": "[technical] we are on it",
-    }
 
 
 async def test_an_agent_with_no_responder_fails_at_once_naming_it() -> None:

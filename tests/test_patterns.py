@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from patterns import (
     DEFAULT_RETRY,
+    AgentContext,
     FaultPolicy,
     LatencyPolicy,
     ScriptedBrain,
@@ -253,3 +254,37 @@ async def test_permanent_failure_fails_fast_without_retries() -> None:
 def test_invalid_input_is_a_usage_error(pattern: str, data: Any, fragment: str) -> None:
     with pytest.raises(UsageError, match=fragment):
         validate_input(pattern, data)
+
+
+# -- a graph called directly validates its own input -----------------------------------
+
+
+def _without_defaults(pattern: str) -> dict[str, Any]:
+    """The preset's sample with its settings left out (the council still needs its options and evidence)."""
+    model, content = PATTERNS[pattern].input_model, {"options", "evidence"}
+    return {k: v for k, v in SAMPLES[pattern].items() if model.model_fields[k].is_required() or k in content}
+
+
+@pytest.mark.parametrize("pattern", list(PATTERNS))
+async def test_a_graph_called_directly_gets_the_documented_defaults(pattern: str) -> None:
+    given = _without_defaults(pattern)
+    spec = PATTERNS[pattern]
+    # The state form `arun` passes, but before validation: no defaults filled in.
+    state_in = (
+        {"task": given} if "task" in spec.initial_state(spec.input_model.model_validate(given)) else given
+    )
+    state = await spec.build().ainvoke(state_in, context=AgentContext(model=ScriptedChatModel()))
+    expected = await _run(pattern, given)
+    assert spec.output_model.model_validate(state["result"]).model_dump(mode="json") == expected.output
+
+
+async def test_a_graph_called_directly_refuses_bad_input_naming_the_field() -> None:
+    graph = PATTERNS["debate"].build()
+    with pytest.raises(
+        UsageError, match=r"invalid DebateInput: rounds: Input should be less than or equal to 10"
+    ):
+        await graph.ainvoke(
+            {"task": {"question": "q?", "rounds": 99}}, context=AgentContext(model=ScriptedChatModel())
+        )
+    with pytest.raises(UsageError, match="invalid MapReduceInput: items: Field required"):
+        await PATTERNS["map_reduce"].build().ainvoke({}, context=AgentContext(model=ScriptedChatModel()))

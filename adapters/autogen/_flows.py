@@ -20,7 +20,7 @@ from autogen_core.tools import Tool
 from langgraph.graph import END
 from pydantic import BaseModel
 
-from adapters._common import FlowState, parse
+from adapters._common import FlowState, flow_builder, parse
 from patterns.errors import UsageError
 from patterns.flows import debate as D
 from patterns.flows import handoff as H
@@ -444,4 +444,4 @@ _BUILDERS: dict[str, Callable[[Context], Team]] = {
 
 def build_team(ctx: Context) -> Team:
     """The AutoGen team running `ctx.pattern` over `ctx.state`."""
-    return _BUILDERS[ctx.pattern](ctx)
+    return flow_builder("AutoGen", _BUILDERS, ctx.pattern)(ctx)

@@ -17,7 +17,7 @@ from crewai.tasks.task_output import TaskOutput
 from langgraph.graph import END
 from pydantic import BaseModel, Field
 
-from adapters._common import FlowState, parse
+from adapters._common import FlowState, flow_builder, parse
 from patterns.errors import MalformedOutput, ModelError, UsageError
 from patterns.flows import debate as D
 from patterns.flows import handoff as H
@@ -536,6 +536,6 @@ def build_flow(ctx: Context) -> tuple[FlowClass, dict[str, Any]]:
     kwargs: dict[str, Any] = {}
     if ctx.pattern == "debate" and ctx.state["task"]["arbitration"] == "human":
         kwargs["input_provider"] = _arbitrator(ctx)  # checked first: a missing answer is a usage error
-    cls = _BUILDERS[ctx.pattern](ctx)
+    cls = flow_builder("CrewAI", _BUILDERS, ctx.pattern)(ctx)
     kwargs["max_method_calls"] = PATTERNS[ctx.pattern].recursion_limit(ctx.state)
     return cls, kwargs

@@ -20,7 +20,7 @@ from semantic_kernel.agents.orchestration.orchestration_base import DefaultTypeA
 from semantic_kernel.contents import ChatMessageContent, FunctionCallContent
 from semantic_kernel.contents.utils.author_role import AuthorRole
 
-from adapters._common import parse
+from adapters._common import flow_builder, parse
 from adapters.semantic_kernel._agents import Context, Turn, TurnAgent, TurnFn
 from adapters.semantic_kernel._managers import DebateManager, RefinementManager, RoutingManager
 from patterns.errors import UsageError
@@ -355,4 +355,4 @@ def build(ctx: Context) -> tuple[Orchestration, str]:
         if ctx.pattern == "handoff"
         else wire.canonical_json(ctx.state.get("task", ctx.state))
     )
-    return _BUILDERS[ctx.pattern](ctx), task
+    return flow_builder("Semantic Kernel", _BUILDERS, ctx.pattern)(ctx), task

@@ -17,13 +17,14 @@ from itertools import pairwise
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, StateGraph
+from langgraph.pregel import Pregel
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from patterns.errors import UsageError
 from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
-from patterns.runtime._input import INPUT_NODE, PayloadInput, add_input
+from patterns.runtime._input import INPUT_NODE, PayloadInput, add_input, takes_payload
 from patterns.runtime._spec import PatternSpec
 
 __all__ = [
@@ -129,8 +130,9 @@ def gate(state: PipelineState) -> Literal["transform", "reject"]:
 # -- builder -----------------------------------------------------------------
 
 
-#: A stage: an agent asked with the previous output, or an async function of it.
-Stage = Agent[Any] | Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+#: A stage: an agent asked with the previous output, an async function of it, or
+#: another compiled pattern given it as its input (a nested flow; its `result` is the output).
+Stage = Agent[Any] | Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | PatternGraph
 #: A gate: an agent or a function (sync or async) whose reply has `valid` and `reasons`.
 Gate = Agent[Any] | Callable[[dict[str, Any]], Any]
 
@@ -164,8 +166,10 @@ def build_pipeline(
     """stage -> ... -> [gate] -> last stage; or extract -> validate -> (transform | reject).
 
     Args:
-        stages: Agents or async functions, run in order; the first is given the
-            run's `{"input": {...}}` input, each next one the previous output (a dict).
+        stages: Agents, async functions or compiled patterns (built without a
+            checkpointer), run in order; the first is given the run's
+            `{"input": {...}}` input, each next one the previous output (a dict).
+            A nested pattern's `result` is its stage's output.
         gate: Checks the output of the stage before the last (an agent, or a
             function returning an object or dict with `valid` and `reasons`);
             `valid=False` stops the run, `status="rejected"`, with the reasons.
@@ -229,7 +233,9 @@ def _build_invoice(
 
 
 def _stage_name(stage: Stage) -> str:
-    return stage.name if isinstance(stage, Agent) else getattr(stage, "__name__", "")
+    if isinstance(stage, Agent | Pregel):
+        return stage.name or ""
+    return getattr(stage, "__name__", "")
 
 
 def _build_stages(
@@ -247,6 +253,13 @@ def _build_stages(
             payload = state.get("last", state["input"])
             if isinstance(stage, Agent):
                 out = (await call_agent(runtime.context, stage, payload)).model_dump(mode="json")
+            elif isinstance(stage, Pregel):
+                # Called from this node, not added as one: the nested flow keeps its own
+                # state keys (its `result` cannot overwrite ours) and, built without a
+                # checkpointer, saves its steps in this run's checkpointer under the
+                # stage's namespace, so a resumed run resumes inside it.
+                given = {"input": payload} if takes_payload(stage) else payload
+                out = (await stage.ainvoke(given, context=runtime.context))["result"]
             else:
                 out = dict(await stage(payload))
             return {"last": out, "outputs": {name: out}}
@@ -258,9 +271,12 @@ def _build_stages(
         output = StagesOutput(status="completed", output=state["last"], outputs=state["outputs"])
         return {"result": output.model_dump(mode="json")}
 
-    graph = StateGraph(StagesState, context_schema=AgentContext)
+    graph = StateGraph(StagesState, input_schema=PayloadInput, context_schema=AgentContext)
     for stage, name in zip(stages, names, strict=True):
-        graph.add_node(name, node(stage, name), retry_policy=retry_policy)
+        # A nested flow retries its own model calls; retrying it whole would repeat them.
+        graph.add_node(
+            name, node(stage, name), retry_policy=None if isinstance(stage, Pregel) else retry_policy
+        )
     graph.add_node("finish", finish)
     before, last = names[:-1], names[-1]
     for here, there in pairwise([add_input(graph, PayloadInput), *before]):

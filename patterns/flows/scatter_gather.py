@@ -333,7 +333,7 @@ def _build_panel(
     def fan_out(state: PanelState) -> list[Send]:
         return [Send("ask", {"input": state["input"], "worker": name}) for name in by_name]
 
-    graph = StateGraph(PanelState, context_schema=AgentContext)
+    graph = StateGraph(PanelState, input_schema=PayloadInput, context_schema=AgentContext)
     graph.add_node(
         "ask", ask, input_schema=PanelTask, retry_policy=retry_policy, error_handler=record_failure
     )

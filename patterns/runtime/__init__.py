@@ -11,6 +11,7 @@ records and token usage; `PatternSpec` is what a pattern declares about itself.
 from patterns.runtime import wire
 from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent, parse_reply
 from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
+from patterns.runtime._input import INPUT_NODE, PayloadInput
 from patterns.runtime._models import BASE_URL_ENV, MODEL_ENV, resolve_model
 from patterns.runtime._result import RunResult, StepRecord
 from patterns.runtime._runner import Durability, StepEvent, arun, validate_input
@@ -22,6 +23,7 @@ __all__ = [
     "BASE_URL_ENV",
     "DEFAULT_CHECKPOINT_URL",
     "DEFAULT_RETRY",
+    "INPUT_NODE",
     "MODEL_ENV",
     "Agent",
     "AgentContext",
@@ -29,6 +31,7 @@ __all__ = [
     "Durability",
     "PatternGraph",
     "PatternSpec",
+    "PayloadInput",
     "RunResult",
     "State",
     "StepEvent",

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.graph import START, StateGraph
+from langgraph.pregel import Pregel
 from pydantic import BaseModel, ValidationError
 
 from patterns.errors import UsageError
 
-__all__ = ["INPUT_NODE", "PayloadInput", "add_input"]
+__all__ = ["INPUT_NODE", "PayloadInput", "add_input", "takes_payload"]
 
 INPUT_NODE = "validate_input"
 
@@ -58,3 +59,9 @@ def add_input(
     graph.add_node(INPUT_NODE, validate_input)
     graph.add_edge(START, INPUT_NODE)
     return INPUT_NODE
+
+
+def takes_payload(graph: Pregel[Any, Any, Any, Any]) -> bool:
+    """Whether a compiled pattern runs the user's agents on `{"input": {...}}` (stages, workers)."""
+    builder = getattr(graph, "builder", None)
+    return getattr(builder, "input_schema", None) is PayloadInput

@@ -56,6 +56,16 @@ async def test_unknown_framework_and_pattern_are_usage_errors() -> None:
         await arun("langgraph", "nope")
 
 
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "langgraph"])
+async def test_a_pattern_an_adapter_lacks_is_a_usage_error(
+    framework: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pattern registered in patterns.presets that this framework has no flow for yet.
+    monkeypatch.setitem(PATTERNS, "newcomer", PATTERNS["routing"])
+    with pytest.raises(UsageError, match="adapter has no flow for pattern 'newcomer'; it runs: pipeline"):
+        await arun(framework, "newcomer")
+
+
 @pytest.mark.parametrize("pattern", list(PATTERNS))
 async def test_langgraph_adapter_equals_the_runner(pattern: str) -> None:
     brain = ScriptedBrain()
