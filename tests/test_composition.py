@@ -110,9 +110,17 @@ def saved_readers(nested: Any) -> set[str]:
     return {a["worker"] for a in answers}
 
 
-def child(workdir: Path, name: str, **spec: Any) -> subprocess.Popen[bytes]:
+def child(workdir: Path, name: str, *, thread: str, resume: bool, latency: float) -> subprocess.Popen[bytes]:
+    """The flow in its own process (so it can be killed as a crash kills it), logging to NAME.jsonl."""
     script, spec_file = workdir / "child.py", workdir / f"{name}.json"
     script.write_text(CHILD, encoding="utf-8")
+    spec = {
+        "checkpoint": f"sqlite:///{workdir / 'checkpoints.sqlite'}",
+        "log": str(workdir / f"{name}.jsonl"),
+        "thread": thread,
+        "resume": resume,
+        "latency": latency,
+    }
     spec_file.write_text(json.dumps(spec), encoding="utf-8")
     root = Path(__file__).resolve().parent.parent
     env = {k: v for k, v in os.environ.items() if k not in ("ORCH_MODEL", "ORCH_BASE_URL")}
@@ -148,9 +156,7 @@ async def test_a_nested_flow_keeps_its_own_state_and_checkpoints_under_its_stage
 async def test_a_run_killed_inside_the_nested_flow_resumes_inside_it(tmp_path: Path) -> None:
     checkpoint = f"sqlite:///{tmp_path / 'checkpoints.sqlite'}"
     fresh_log = tmp_path / "fresh.jsonl"
-    fresh = child(
-        tmp_path, "fresh", checkpoint=checkpoint, thread="fresh", resume=False, latency=0, log=str(fresh_log)
-    )
+    fresh = child(tmp_path, "fresh", thread="fresh", resume=False, latency=0)
     assert fresh.wait(DEADLINE) == 0, (tmp_path / "fresh.err").read_text()
     expected = json.loads((tmp_path / "fresh.out").read_text())
     assert Counter(c["agent"] for c in calls(fresh_log)) == Counter(
@@ -159,15 +165,7 @@ async def test_a_run_killed_inside_the_nested_flow_resumes_inside_it(tmp_path: P
 
     crashed_log, config = tmp_path / "crashed.jsonl", {"configurable": {"thread_id": "crashed"}}
     # Readers run in parallel and take 0.05 to 0.95 s each: kill once some have answered, not all.
-    run = child(
-        tmp_path,
-        "crashed",
-        checkpoint=checkpoint,
-        thread="crashed",
-        resume=False,
-        latency=0.5,
-        log=str(crashed_log),
-    )
+    run = child(tmp_path, "crashed", thread="crashed", resume=False, latency=0.5)
     # A reader's answer is logged a moment before it is saved: once one is logged,
     # freeze the child and kill it only when the nested checkpoint holds some answers
     # and the extraction is still running, so the resume has work both to skip and to do.
@@ -196,15 +194,7 @@ async def test_a_run_killed_inside_the_nested_flow_resumes_inside_it(tmp_path: P
     assert saved < set(READER_NAMES), "the kill must come inside the extraction"
 
     resumed_log = tmp_path / "resumed.jsonl"
-    resumed = child(
-        tmp_path,
-        "resumed",
-        checkpoint=checkpoint,
-        thread="crashed",
-        resume=True,
-        latency=0,
-        log=str(resumed_log),
-    )
+    resumed = child(tmp_path, "resumed", thread="crashed", resume=True, latency=0)
     assert resumed.wait(DEADLINE) == 0, (tmp_path / "resumed.err").read_text()
     assert json.loads((tmp_path / "resumed.out").read_text()) == expected
     asked_again = [c["agent"] for c in calls(resumed_log) if c["agent"].endswith("_reader")]
