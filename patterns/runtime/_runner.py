@@ -27,7 +27,7 @@ from patterns.errors import UsageError
 from patterns.resilience.policies import AgentPolicies
 from patterns.runtime import wire
 from patterns.runtime._agent import AgentContext
-from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
+from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, WriteReceipts, describe, open_checkpointer
 from patterns.runtime._input import INPUT_NODE
 from patterns.runtime._result import RunResult, StepRecord
 from patterns.runtime._spec import PatternSpec
@@ -110,6 +110,7 @@ async def arun(
         # With policies that retry, LangGraph's node retry would multiply the attempts.
         own_retry = policies is not None and policies.retry is not None
         graph = spec.build(checkpointer=saver, **({"retry_policy": None} if own_retry else {}))
+        receipts = WriteReceipts(saver)
         config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "callbacks": [usage]}
         if resume:
             snapshot = await graph.aget_state(config)
@@ -135,6 +136,8 @@ async def arun(
                 stream_mode="tasks",
                 durability=durability,
             ):
+                if "input" not in chunk:  # a finished task: reported once its writes are saved
+                    await receipts.saved(chunk["id"])
                 _record(chunk, steps, started, pattern, on_step)
         except UsageError:
             raise
