@@ -9,7 +9,10 @@ with the settings LangGraph's saver needs, and runs the saver's migrations
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
 import inspect
+import os
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +23,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from patterns.errors import UsageError
 
-__all__ = ["DEFAULT_CHECKPOINT_URL", "WriteReceipts", "describe", "open_checkpointer"]
+__all__ = ["DEFAULT_CHECKPOINT_URL", "WriteReceipts", "describe", "open_checkpointer", "thread_lock"]
 
 DEFAULT_CHECKPOINT_URL = "sqlite:///.orch/checkpoints.sqlite"
 
@@ -60,23 +63,79 @@ async def _sqlite(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    path = Path(url.removeprefix("sqlite:///"))
+    path = _sqlite_path(url)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path)
     except (OSError, aiosqlite.Error) as exc:
         raise UsageError(f"cannot open SQLite checkpoint file {str(path)!r}: {exc}") from None
     try:
-        # WAL with synchronous=NORMAL: a commit is in the WAL file (the OS's cache) when it
-        # returns, so it survives a process kill; only power loss can drop the last ones,
-        # which FULL's fsync per write would prevent at several times the cost per step.
-        await connection.execute("PRAGMA journal_mode=WAL")
-        await connection.execute("PRAGMA synchronous=NORMAL")
-        saver = AsyncSqliteSaver(connection)
-        await saver.setup()
+        try:
+            # WAL with synchronous=NORMAL: a commit is in the WAL file (the OS's cache) when it
+            # returns, so it survives a process kill; only power loss can drop the last ones,
+            # which FULL's fsync per write would prevent at several times the cost per step.
+            await connection.execute("PRAGMA journal_mode=WAL")
+            await connection.execute("PRAGMA synchronous=NORMAL")
+            saver = AsyncSqliteSaver(connection)
+            await saver.setup()
+            await connection.execute("SELECT count(*) FROM checkpoints")  # reads the pages: finds damage
+            # A write that changes nothing: a read-only file fails here, not at the first step.
+            await connection.execute("DELETE FROM checkpoints WHERE 0")
+            await connection.rollback()
+        except aiosqlite.Error as exc:
+            advice = (
+                "make the file (and its folder) writable"
+                if "readonly" in str(exc)
+                else "move it away and start again, or pass another --checkpoint sqlite:///PATH"
+            )
+            raise UsageError(
+                f"SQLite checkpoint file {str(path)!r} is not usable ({exc}): {advice}"
+            ) from None
         yield saver
     finally:
         await connection.close()
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(url.removeprefix("sqlite:///"))
+
+
+@asynccontextmanager
+async def thread_lock(url: str, thread_id: str) -> AsyncIterator[None]:
+    """Hold `thread_id` for one process: a second run of the same thread is refused, not raced.
+
+    SQLite: an exclusive `flock` on a file per thread beside the database. PostgreSQL:
+    a session advisory lock on its own connection. Either is released by the OS or
+    the server when the process dies, so a killed run never leaves its thread locked.
+    `memory` threads live in one process and need none.
+    """
+    busy = f"thread {thread_id!r} is being run by another process; wait for it, or use another --thread"
+    if url.startswith("sqlite:///"):
+        folder = _sqlite_path(url).with_name(_sqlite_path(url).name + ".locks")
+        folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256(thread_id.encode()).hexdigest()[:24]
+        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise UsageError(busy) from None
+            yield
+        finally:
+            os.close(fd)
+    elif url.startswith(_POSTGRES_SCHEMES):
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+            cursor = await connection.execute(
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (f"orch-thread:{thread_id}",)
+            )
+            row = await cursor.fetchone()
+            if not (row and row[0]):
+                raise UsageError(busy)
+            yield  # closing the connection releases the lock
+    else:
+        yield
 
 
 @asynccontextmanager

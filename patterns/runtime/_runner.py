@@ -27,13 +27,19 @@ from patterns.errors import UsageError
 from patterns.resilience.policies import AgentPolicies
 from patterns.runtime import wire
 from patterns.runtime._agent import AgentContext
-from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, WriteReceipts, describe, open_checkpointer
+from patterns.runtime._checkpoint import (
+    DEFAULT_CHECKPOINT_URL,
+    WriteReceipts,
+    describe,
+    open_checkpointer,
+    thread_lock,
+)
 from patterns.runtime._input import INPUT_NODE
 from patterns.runtime._result import RunResult, StepRecord
 from patterns.runtime._spec import PatternSpec
 from patterns.runtime._usage import UsageLedger
 
-__all__ = ["Durability", "StepEvent", "arun", "validate_input"]
+__all__ = ["Durability", "StepEvent", "arun", "new_thread_id", "validate_input"]
 
 Durability = Literal["sync", "async", "exit"]
 State = Mapping[str, Any]
@@ -48,6 +54,11 @@ class StepEvent:
     start: float
     end: float | None = None
     status: str = "running"
+
+
+def new_thread_id(pattern: str) -> str:
+    """A fresh thread id for a run of `pattern`, e.g. `debate-3f9a1c2b7d4e`."""
+    return f"{pattern}-{uuid.uuid4().hex[:12]}"
 
 
 def _spec(pattern: str) -> PatternSpec:
@@ -101,29 +112,46 @@ async def arun(
         if resume
         else spec.initial_state(validate_input(pattern, spec.sample if input is None else input))
     )
-    thread_id = thread_id or f"{pattern}-{uuid.uuid4().hex[:12]}"
+    thread_id = thread_id or new_thread_id(pattern)
     usage = _UsageCallback()
     started = time.perf_counter()
     steps: dict[str, StepRecord] = {}
 
-    async with open_checkpointer(checkpoint) as saver:
+    async with open_checkpointer(checkpoint) as saver, thread_lock(checkpoint, thread_id):
         # With policies that retry, LangGraph's node retry would multiply the attempts.
         own_retry = policies is not None and policies.retry is not None
         graph = spec.build(checkpointer=saver, **({"retry_policy": None} if own_retry else {}))
         receipts = WriteReceipts(saver)
-        config: RunnableConfig = {"configurable": {"thread_id": thread_id}, "callbacks": [usage]}
+        config: RunnableConfig = {
+            "configurable": {"thread_id": thread_id},
+            "callbacks": [usage],
+            "metadata": {"pattern": pattern},  # saved with every checkpoint: a resume checks it
+        }
+        snapshot = await graph.aget_state(config)
+        saved_pattern = snapshot.metadata.get("pattern") if snapshot.metadata else None
         if resume:
-            snapshot = await graph.aget_state(config)
             if snapshot.created_at is None:
                 raise UsageError(
                     f"no checkpoint for thread {thread_id!r} in {describe(checkpoint)}; "
                     "run without --resume to start it"
+                )
+            if saved_pattern not in (None, pattern):
+                raise UsageError(
+                    f"thread {thread_id!r} holds a {saved_pattern} run, not {pattern}: "
+                    f"resume it with `orch run {saved_pattern} --resume --thread {thread_id}`"
                 )
             values: State = snapshot.values
             if resume_value is not None:
                 _check_answer(thread_id, snapshot.interrupts, resume_value)
             graph_input: Any = Command(resume=resume_value) if resume_value is not None else None
         else:
+            if snapshot.created_at is not None:
+                # A new input on a used thread would be folded into the old state by its reducers.
+                what = "finished" if not snapshot.next else "paused, not finished"
+                raise UsageError(
+                    f"thread {thread_id!r} already holds a {saved_pattern or 'previous'} run ({what}) in "
+                    f"{describe(checkpoint)}: continue it with --resume, or start anew with another --thread"
+                )
             values, graph_input = state_in or {}, state_in
         config["recursion_limit"] = spec.recursion_limit(values)
 

@@ -1,16 +1,18 @@
 """The document flow: the pipeline pattern (extract -> validate -> transform) plus a store stage.
 
 The pattern's compiled graph is one node of this graph, so every stage is
-checkpointed on the document's own thread. A document whose thread reached
-the end is done: a later run skips it without calling the model or touching
-the database. A thread that stopped part-way (a crash) resumes at the stage it
-had reached. The store stage writes transformed records to `invoices` and
-rejected ones, with the validator's reasons, to `invoice_dead_letters`.
+checkpointed on the document's own thread. The target database, not the
+checkpoint, says what is done: a document whose rows it holds (same file
+name, same text hash) is skipped without calling the model or writing. Any
+other document runs: a thread that stopped part-way (a crash) resumes at the
+stage it had reached; a thread that finished, though this database lacks its
+rows (a new schema, emptied tables), starts again from the text. The store
+stage writes transformed records to `invoices` and rejected ones, with the
+validator's reasons, to `invoice_dead_letters`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +27,7 @@ from patterns import AgentContext
 from patterns.presets import invoice_pipeline
 from pydantic import BaseModel
 
-from store import InvoiceStore
+from store import InvoiceStore, content_hash
 
 __all__ = ["DocumentOutcome", "StoreContext", "build_document_flow", "process_document", "thread_id"]
 
@@ -62,17 +64,24 @@ class DocumentOutcome(BaseModel):
     model_calls: int = 0
 
 
+def _store_of(context: StoreContext) -> InvoiceStore:
+    if context.store is None:
+        raise RuntimeError("StoreContext.store is not set: open an InvoiceStore and pass it in the context")
+    return context.store
+
+
 async def store(state: DocumentState, runtime: Runtime[StoreContext]) -> DocumentState:
     ctx = runtime.context
-    if ctx.store is None:
-        raise RuntimeError("StoreContext.store is not set: open an InvoiceStore and pass it in the context")
+    target = _store_of(ctx)
     if ctx.before_store is not None:
         ctx.before_store(state["source"])
     result = state["result"]
+    # The hash comes from the text in the state, so the row records exactly the version it was made from.
+    digest = content_hash(state["document"])
     if result["status"] == "transformed":
-        await ctx.store.store_invoice(result["record"], state["source"])
+        await target.store_invoice(result["record"], state["source"], content_hash=digest)
         return {"stored": "invoices"}
-    await ctx.store.dead_letter(state["source"], result["reasons"], result["record"])
+    await target.dead_letter(state["source"], result["reasons"], result["record"], content_hash=digest)
     return {"stored": "invoice_dead_letters"}
 
 
@@ -89,7 +98,7 @@ def build_document_flow(*, checkpointer: Any = None) -> Any:
 
 def thread_id(path: Path, text: str) -> str:
     """One thread per document version: editing a file starts a new thread, re-running does not."""
-    return f"{path.stem}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+    return f"{path.stem}-{content_hash(text)[:12]}"
 
 
 class CallCounter(BaseCallbackHandler):
@@ -105,17 +114,25 @@ class CallCounter(BaseCallbackHandler):
 
 
 async def process_document(graph: Any, path: Path, context: StoreContext) -> DocumentOutcome:
-    """Run, resume or skip the document at `path` on its thread; never raises for a flow failure."""
+    """Skip, resume or run the document at `path` on its thread; never raises for a flow failure."""
     text = path.read_text(encoding="utf-8")
     thread = thread_id(path, text)
     counter = CallCounter()
     config: RunnableConfig = {"configurable": {"thread_id": thread}, "callbacks": [counter]}
-    snapshot = await graph.aget_state(config)
-    if snapshot.created_at is not None and not snapshot.next and "stored" in snapshot.values:
-        return _outcome(path.name, thread, "done_earlier", snapshot.values, 0)
-    # A thread with a checkpoint resumes from it (input None); a new one starts from the text.
-    start = None if snapshot.created_at is not None else {"document": text, "source": path.name}
     try:
+        # Done means stored in this database. A finished checkpoint is no proof: the checkpoint file is
+        # shared by every --db and --schema, and it outlives tables that are emptied or dropped.
+        held = await _store_of(context).stored(path.name, content_hash(text))
+        if held is not None:
+            return _outcome(path.name, thread, "done_earlier", held, 0)
+        snapshot = await graph.aget_state(config)
+        if snapshot.created_at is not None and not snapshot.next:
+            # The thread finished, yet its rows are not here: its work went to another target or was
+            # deleted since. Start the document again on a clean thread rather than trust that state.
+            await graph.checkpointer.adelete_thread(thread)
+            snapshot = await graph.aget_state(config)
+        # A thread stopped part-way resumes from its checkpoint (input None); a new one starts from the text.
+        start = None if snapshot.created_at is not None else {"document": text, "source": path.name}
         values = await graph.ainvoke(start, config, context=context, durability="sync")
     except Exception as exc:  # one bad document must not stop the batch; its thread resumes next run
         return DocumentOutcome(

@@ -34,6 +34,11 @@ class Db:
             conn.execute(f'SET search_path TO "{self.schema}"')
             return conn.execute(query).fetchall()
 
+    def execute(self, statement: str) -> None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{self.schema}"')
+            conn.execute(statement)
+
 
 @pytest.fixture(scope="session")
 def db_url() -> str:

@@ -36,12 +36,26 @@ def test_valid_invoices_are_stored_and_invalid_ones_dead_lettered(
     }
 
 
+def test_without_checkpoints_the_database_still_says_what_is_done(
+    db: Db, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # In-memory checkpoints forget everything; the rows, which record their document, do not.
+    run_cli(db, str(INVOICES), "--checkpoint", "memory", capsys=capsys)
+    code, again = run_cli(db, str(INVOICES), "--checkpoint", "memory", capsys=capsys)
+    assert code == 0
+    assert {d["status"] for d in again["documents"]} == {"done_earlier"}
+    assert sum(d["model_calls"] for d in again["documents"]) == 0
+    assert db.rows("SELECT DISTINCT writes FROM invoices") == [(1,)]
+
+
 def test_storing_twice_upserts_instead_of_duplicating(db: Db, capsys: pytest.CaptureFixture[str]) -> None:
-    # In-memory checkpoints forget everything, so the second run really stores every document again.
-    for _ in range(2):
-        code, out = run_cli(db, str(INVOICES), "--checkpoint", "memory", capsys=capsys)
-        assert code == 0
-        assert out["tables"] == {"invoices": VALID, "invoice_dead_letters": INVALID}
+    run_cli(db, str(INVOICES), "--checkpoint", "memory", capsys=capsys)
+    # Rows with no content hash, as tables from before the rows recorded their document have:
+    # every document is stored again, over its own row.
+    db.execute("UPDATE invoices SET content_hash = NULL; UPDATE invoice_dead_letters SET content_hash = NULL")
+    code, out = run_cli(db, str(INVOICES), "--checkpoint", "memory", capsys=capsys)
+    assert code == 0
+    assert out["tables"] == {"invoices": VALID, "invoice_dead_letters": INVALID}
     assert db.rows("SELECT DISTINCT writes FROM invoices") == [(2,)]
     assert db.rows("SELECT DISTINCT writes FROM invoice_dead_letters") == [(2,)]
 
@@ -58,6 +72,19 @@ def test_a_rerun_with_checkpoints_skips_finished_documents(
     assert {d["status"] for d in again["documents"]} == {"done_earlier"}
     assert sum(d["model_calls"] for d in again["documents"]) == 0
     assert db.rows("SELECT DISTINCT writes FROM invoices") == [(1,)]
+
+
+def test_emptied_tables_are_filled_again_although_every_checkpoint_is_finished(
+    db: Db, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    checkpoint = f"sqlite:///{tmp_path}/checkpoints.sqlite"
+    run_cli(db, str(INVOICES), "--checkpoint", checkpoint, capsys=capsys)
+    db.execute("TRUNCATE invoices, invoice_dead_letters")
+
+    code, again = run_cli(db, str(INVOICES), "--checkpoint", checkpoint, capsys=capsys)
+    assert code == 0
+    assert "done_earlier" not in {d["status"] for d in again["documents"]}
+    assert again["tables"] == {"invoices": VALID, "invoice_dead_letters": INVALID}
 
 
 def test_an_edited_document_is_processed_again_and_leaves_the_dead_letters(
