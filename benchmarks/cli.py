@@ -6,7 +6,8 @@
     python -m benchmarks --quick                     # the same without the entry point
 
 Progress goes to stderr; the result JSON, `latest.json`, `report.md` and the
-charts go to `benchmarks/results/` (full) or `benchmarks/results/<profile>/`.
+charts go to `./bench-results/<profile>/` in the working directory, or to
+`--results-dir DIR` itself (the committed full run: `--results-dir benchmarks/results`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +26,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from adapters import FRAMEWORKS
 from benchmarks.profiles import MEASURES, PROFILES
+from patterns.cli import run_main
+from patterns.errors import UsageError
 from patterns.presets import PATTERNS
 
 __all__ = ["add_arguments", "main", "register"]
@@ -47,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="DIR",
-        help="where results go (default benchmarks/results)",
+        help="where results go, used as given (default ./bench-results/PROFILE)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     parser.set_defaults(handler=_handle)
@@ -59,10 +63,21 @@ def register(sub: Any, parsers: dict[str, argparse.ArgumentParser]) -> None:
     add_arguments(bench)
 
 
+def _check_writable(folder: Path) -> None:
+    """Fail before a long run, not after it: the folder exists (or is made) and takes a file."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UsageError(f"cannot write results to {str(folder)!r}: {exc.strerror or exc}") from None
+
+
 def _handle(args: argparse.Namespace) -> int:
-    from benchmarks.harness import run_bench
+    from benchmarks.harness import results_dir_for, run_bench
 
     profile = PROFILES[args.size or ("quick" if args.quick else "full")]
+    _check_writable(results_dir_for(profile.name, args.results_dir))
     t0 = time.perf_counter()
     with Progress(
         TextColumn("[bold]bench[/] {task.description}"),
@@ -98,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    return int(args.handler(args))
+    return run_main("python -m benchmarks", lambda: int(args.handler(args)))
 
 
 if __name__ == "__main__":

@@ -23,13 +23,18 @@ from benchmarks.suite import Suite
 
 __all__ = ["RESULTS_DIR", "SCHEMA", "results_dir_for", "run_bench"]
 
+#: The committed full run (`orch bench --results-dir benchmarks/results`), which the README quotes.
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 SCHEMA = 1
 
 
 def results_dir_for(profile: str, base: Path | None = None) -> Path:
-    base = base or RESULTS_DIR
-    return base if profile == "full" else base / profile
+    """`base` itself when given; else `bench-results/PROFILE` in the working directory.
+
+    Never next to the installed package: a user's run must not land in site-packages
+    or overwrite the committed results.
+    """
+    return base if base is not None else Path.cwd() / "bench-results" / profile
 
 
 async def run_bench(

@@ -202,6 +202,26 @@ def _bench(argv: list[str]) -> int:
     return bench_cli.main(argv)
 
 
+def test_a_results_dir_that_cannot_be_written_is_exit_2_before_any_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_folder = tmp_path / "results.txt"
+    not_a_folder.write_text("a file", encoding="utf-8")
+    assert _bench(["--size", "tiny", "--results-dir", str(not_a_folder / "sub"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"cannot write results to '{not_a_folder / 'sub'}'" in err[0]
+
+
+def test_results_go_to_the_working_directory_by_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from benchmarks.harness import results_dir_for
+
+    monkeypatch.chdir(tmp_path)
+    assert results_dir_for("quick") == tmp_path / "bench-results" / "quick"
+    assert results_dir_for("quick", tmp_path / "mine") == tmp_path / "mine"  # the folder as given
+
+
 @pytest.fixture(scope="module")
 def bench_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("bench")
@@ -218,7 +238,7 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ]
     )
     assert code == 0
-    return base / "tiny"
+    return base
 
 
 def _allowed_numbers(doc: Any) -> set[str]:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ import pytest
 
 from patterns.presets import PATTERNS, SAMPLES
 from patterns.runtime import RunResult
+
+from ._samples import SPLIT_VOTE
 
 TIMEOUT = 60
 SEVEN = ["pipeline", "scatter_gather", "map_reduce", "refinement", "debate", "routing", "handoff"]
@@ -59,6 +63,8 @@ class Bad:
 
 FILES: dict[str, Any] = {
     "bad.json": '{"document": "Invoice: 1",',
+    "latin1.json": '{"document": "Caf\xe9 invoice"}'.encode("latin-1"),
+    "null.json": "null",
     "one_option.json": {
         "question": "Which?",
         "options": ["postgresql"],
@@ -90,6 +96,9 @@ BAD_INPUT: dict[str, Bad] = {
     ),
     "fault-rate-2": Bad(["run", "pipeline", "--fault-rate", "2"], "--fault-rate"),
     "negative-latency": Bad(["run", "pipeline", "--latency", "-1"], "--latency"),
+    "infinite-latency": Bad(["run", "pipeline", "--latency", "inf"], "--latency"),
+    "not-utf8-input": Bad(["run", "pipeline", "--input", "latin1.json"], "latin1.json is not UTF-8 text"),
+    "null-input": Bad(["run", "pipeline", "--input", "null.json"], "null.json is null"),
     "port-0": Bad(["serve-model", "--port", "0"], "--port"),
     "unknown-durability": Bad(["run", "pipeline", "--durability", "never"], "--durability"),
     "resume-unknown-thread": Bad(
@@ -112,27 +121,27 @@ BAD_INPUT: dict[str, Bad] = {
 def bad_input_runs(
     orch_command: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, subprocess.CompletedProcess[str]]:
-    # Each run is mostly interpreter start-up; starting them all at once halves the wait.
-    started = {}
-    for case, bad in BAD_INPUT.items():
-        cwd = tmp_path_factory.mktemp(case)
+    # Each run is mostly interpreter start-up. Two at a time keeps both CPUs busy without
+    # starving every run of the timeout on a loaded machine, as all at once did.
+    def one(case: str) -> subprocess.CompletedProcess[str]:
+        bad, cwd = BAD_INPUT[case], tmp_path_factory.mktemp(case)
         for name, content in FILES.items():
-            (cwd / name).write_text(content if isinstance(content, str) else json.dumps(content))
-        proc = subprocess.Popen(
+            if isinstance(content, bytes):
+                (cwd / name).write_bytes(content)
+            else:
+                (cwd / name).write_text(content if isinstance(content, str) else json.dumps(content))
+        return subprocess.run(
             [*orch_command, *bad.args],
             cwd=cwd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            input=bad.stdin or "",
+            capture_output=True,
             text=True,
             env=environment(bad.env),
+            timeout=TIMEOUT,
         )
-        started[case] = (proc, bad.stdin)
-    done = {}
-    for case, (proc, stdin) in started.items():
-        out, err = proc.communicate(stdin or "", timeout=TIMEOUT)
-        done[case] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
-    return done
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(BAD_INPUT, pool.map(one, BAD_INPUT), strict=True))
 
 
 @pytest.mark.parametrize("case", list(BAD_INPUT))
@@ -219,3 +228,48 @@ def test_transient_faults_are_retried_to_the_same_output(orch_command: list[str]
         assert clean.failed_calls == 0
         failed[pattern] = faulty.failed_calls
     assert sum(failed.values()) > 0, failed
+
+
+# -- how a run that does not complete ends -----------------------------------------------
+
+
+def test_a_run_paused_for_a_human_exits_3_and_says_how_to_resume(
+    orch_command: list[str], tmp_path: Path
+) -> None:
+    (tmp_path / "split.json").write_text(json.dumps(SPLIT_VOTE), encoding="utf-8")
+    paused = orch(orch_command, "run", "debate", "--input", "split.json", "--thread", "split-1", cwd=tmp_path)
+    assert paused.returncode == 3, paused.stderr
+    assert "Resume with: orch run debate --resume --thread split-1" in paused.stdout
+    answered = orch(
+        orch_command, "run", "debate", "--resume", "--thread", "split-1", "--answer", "kafka", cwd=tmp_path
+    )
+    assert answered.returncode == 0, answered.stderr
+    assert '"decision": "kafka"' in answered.stdout
+
+
+def test_ctrl_c_names_the_thread_it_made_and_the_run_resumes_from_it(
+    orch_command: list[str], tmp_path: Path
+) -> None:
+    run = subprocess.Popen(
+        [*orch_command, "run", "map_reduce", "--latency", "0.05"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment(),
+    )
+    assert run.stderr is not None
+    for line in run.stderr:  # progress lines: the run is under way, with its thread saved
+        if "map_reduce step 1:" in line:
+            break
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=TIMEOUT)
+    assert run.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "orch: interrupted; resume with: orch run map_reduce --resume --thread map_reduce-"
+    )
+    thread = last.split("--thread ", 1)[1].split()[0]
+    resumed = orch(orch_command, "run", "map_reduce", "--resume", "--thread", thread, "--json", cwd=tmp_path)
+    result = run_result(resumed)
+    assert result.status == "completed" and result.resumed and result.thread_id == thread

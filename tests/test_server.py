@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +33,7 @@ from patterns.testing import (
     running_server,
     serve,
 )
+from patterns.testing._server import MAX_BODY_BYTES
 
 MESSAGE = {"message": "I was charged twice"}
 
@@ -64,6 +66,14 @@ def _wire(role: str = "router", payload: dict[str, Any] = MESSAGE) -> list[ChatC
 def _langchain(role: str = "router", payload: dict[str, Any] = MESSAGE) -> list[SystemMessage | HumanMessage]:
     system, user = wire.render(AGENTS[role], payload)
     return [SystemMessage(system), HumanMessage(user)]
+
+
+def _prompt(agent: str, input_json: str) -> list[dict[str, str]]:
+    # What wire.render would send, but with any agent name and any INPUT text.
+    return [
+        {"role": "system", "content": f"You are the {agent} agent. Reply with one JSON object."},
+        {"role": "user", "content": f"Do your task on this input.\n\nINPUT:\n{input_json}"},
+    ]
 
 
 def _client(url: str) -> openai.OpenAI:
@@ -109,12 +119,25 @@ def test_completion_matches_in_process(url: str) -> None:
     assert response.usage.total_tokens == local.usage_metadata["total_tokens"]
 
 
-def test_completion_id_is_deterministic_and_model_is_echoed(url: str) -> None:
+def test_completion_id_is_deterministic(url: str) -> None:
     client = _client(url)
-    a = client.chat.completions.create(model="gpt-4o-mini", messages=_wire())
-    b = client.chat.completions.create(model="other", messages=_wire())
+    a = client.chat.completions.create(model="scripted", messages=_wire())
+    b = client.chat.completions.create(model="scripted", messages=_wire())
     assert a.id == b.id and a.id.startswith("chatcmpl-")
-    assert (a.model, b.model) == ("gpt-4o-mini", "other")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "stream"])
+def test_an_unknown_model_is_404_as_models_retrieve_says(url: str, stream: bool) -> None:
+    client = _client(url)
+    with pytest.raises(openai.NotFoundError) as retrieved:
+        client.models.retrieve("gpt-4o-mini")
+    with pytest.raises(openai.NotFoundError) as completed:
+        client.chat.completions.create(model="gpt-4o-mini", messages=_wire(), stream=stream)
+    assert completed.value.status_code == 404
+    assert completed.value.body == retrieved.value.body
+    assert isinstance(completed.value.body, dict)
+    assert completed.value.body["code"] == "model_not_found"
+    assert completed.value.body["type"] == "invalid_request_error"
 
 
 def test_stream_reassembles_content_and_reports_usage(url: str) -> None:
@@ -258,6 +281,50 @@ def test_malformed_body_is_400_from_the_openai_client(url: str) -> None:
             "messages[0].content",
         ),
         (json.dumps({"model": "scripted", "messages": _wire(), "stream": "yes"}).encode(), "stream"),
+        pytest.param(
+            json.dumps({"model": "scripted", "messages": [{"role": ["user"], "content": "x"}]}).encode(),
+            "messages[0].role",
+            id="unhashable-role",
+        ),
+        # A lone surrogate parses, but no UTF-8 reply or log line can carry it.
+        pytest.param(
+            b'{"model": "scripted", "messages": [{"role": "user", "content": "\\ud800"}]}',
+            None,
+            id="lone-surrogate",
+        ),
+        pytest.param(
+            json.dumps({"model": "scripted", "messages": _wire("router", {"message": "\ud800"})}).encode(),
+            None,
+            id="lone-surrogate-in-input",
+        ),
+        pytest.param(b"[" * 100_000 + b"]" * 100_000, None, id="nested-too-deep"),
+        pytest.param(b'{"model": "scripted", "n": ' + b"1" * 5000 + b"}", None, id="integer-too-long"),
+        pytest.param(
+            json.dumps({"model": "scripted", "messages": _prompt("wizard", "{}")}).encode(),
+            None,
+            id="agent-without-responder",
+        ),
+        # INPUT payloads the brain or the responders cannot read.
+        pytest.param(
+            json.dumps({"model": "scripted", "messages": _wire("debater", {})}).encode(),
+            "messages",
+            id="input-missing-fields",
+        ),
+        pytest.param(
+            json.dumps({"model": "scripted", "messages": _wire("mapper", {"items": 3})}).encode(),
+            "messages",
+            id="input-field-of-wrong-type",
+        ),
+        pytest.param(
+            json.dumps({"model": "scripted", "messages": _prompt("router", "[" * 10_000)}).encode(),
+            "messages",
+            id="input-nested-too-deep",
+        ),
+        pytest.param(
+            json.dumps({"model": "scripted", "messages": _prompt("router", "1" * 5000)}).encode(),
+            "messages",
+            id="input-integer-too-long",
+        ),
         (
             json.dumps({"model": "scripted", "messages": _wire(), "tools": [{"type": "function"}]}).encode(),
             "tools[0]",
@@ -275,7 +342,7 @@ def test_malformed_body_is_400_from_the_openai_client(url: str) -> None:
         ),
     ],
 )
-def test_bad_bodies_get_openai_style_400(url: str, body: bytes, param: str | None) -> None:
+def test_bad_bodies_get_openai_style_400_never_500(url: str, body: bytes, param: str | None) -> None:
     response = httpx.post(
         f"{url}/chat/completions", content=body, headers={"Content-Type": "application/json"}
     )
@@ -317,13 +384,60 @@ def test_health_and_unknown_routes(url: str) -> None:
     assert httpx.get(f"{url}/chat/completions").status_code == 405
 
 
+def _assert_too_large(status: int, body: dict[str, Any]) -> None:
+    assert status == 413
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    assert body["error"]["type"] == "invalid_request_error" and body["error"]["code"] == "request_too_large"
+
+
+def _post_raw(url: str, headers: str, body: bytes = b"") -> tuple[int, dict[str, Any]]:
+    # httpx always sends the whole body it declares; these requests must not.
+    target = httpx.URL(url)
+    assert target.host and target.port
+    with (
+        socket.create_connection((target.host, target.port), timeout=10) as sock,
+        sock.makefile("rb") as reply,
+    ):
+        request = f"POST {target.path}/chat/completions HTTP/1.1\r\nHost: {target.host}\r\n{headers}\r\n"
+        sock.sendall(request.encode() + body)
+        status = int(reply.readline().split()[1])
+        length = 0
+        while line := reply.readline().strip():
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        return status, json.loads(reply.read(length))
+
+
+def test_a_body_just_over_the_size_limit_is_413(url: str) -> None:
+    body = json.dumps({"model": "scripted", "messages": _wire()}).encode()
+    body += b" " * (MAX_BODY_BYTES - len(body))  # trailing whitespace is valid JSON
+    assert httpx.post(f"{url}/chat/completions", content=body).status_code == 200
+    over = httpx.post(f"{url}/chat/completions", content=body + b" ")
+    _assert_too_large(over.status_code, over.json())
+    assert httpx.get(f"{url.removesuffix('/v1')}/health").status_code == 200
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(url: str) -> None:
+    status, body = _post_raw(url, f"Content-Length: {10 * MAX_BODY_BYTES}\r\n")
+    _assert_too_large(status, body)
+
+
+def test_a_chunked_body_is_refused_once_it_passes_the_limit(url: str) -> None:
+    # No final zero-length chunk: the server must answer without waiting for the end of the body.
+    chunk = b" " * 65536
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(MAX_BODY_BYTES // len(chunk) + 1))
+    status, body = _post_raw(url, "Transfer-Encoding: chunked\r\n", chunks)
+    _assert_too_large(status, body)
+
+
 def test_request_log_has_one_line_per_request(logged_url: str, log_path: Path) -> None:
     url = logged_url
     client = _client(url)
     client.chat.completions.create(model="scripted", messages=_wire())
     list(
         client.chat.completions.create(
-            model="m2",
+            model="scripted",
             messages=_wire("specialist", {"message": "hi", "route": "billing"}),
             stream=True,
         )
@@ -336,6 +450,8 @@ def test_request_log_has_one_line_per_request(logged_url: str, log_path: Path) -
     )
     with pytest.raises(openai.BadRequestError):
         client.chat.completions.create(model="scripted", messages=[])
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4o", messages=_wire())
     client.models.list()
     httpx.get(f"{url.removesuffix('/v1')}/health")  # probes are not recorded
 
@@ -345,20 +461,22 @@ def test_request_log_has_one_line_per_request(logged_url: str, log_path: Path) -
         ("/v1/chat/completions", 200),
         ("/v1/chat/completions", 200),
         ("/v1/chat/completions", 400),
+        ("/v1/chat/completions", 404),
         ("/v1/models", 200),
     ]
-    plain, streamed, tooled, bad, _models = records
+    plain, streamed, tooled, bad, unknown, _models = records
     assert (plain["agent"], plain["role"], plain["model"], plain["stream"]) == (
         "router",
         "router",
         "scripted",
         False,
     )
-    assert (streamed["agent"], streamed["model"], streamed["stream"]) == ("specialist", "m2", True)
+    assert (streamed["agent"], streamed["stream"]) == ("specialist", True)
     assert (plain["messages"], plain["tools"], tooled["tools"]) == (2, None, 1)
     assert plain["prompt_tokens"] > 10 and plain["completion_tokens"] > 0 and plain["fault"] is None
     assert "tool_choice" in tooled["keys"]
     assert (bad["agent"], bad["messages"], bad["completion_tokens"]) == (None, 0, 0) and bad["error"]
+    assert (unknown["model"], unknown["agent"]) == ("gpt-4o", None) and "gpt-4o" in unknown["error"]
     assert plain["error"] is None
     assert all(r["timestamp"] and r["duration_s"] >= 0 for r in records)
 

@@ -2,13 +2,15 @@
 
 Every failure a user can cause (unknown pattern, bad JSON, schema errors, an
 unreachable database, out-of-range options, resuming an unknown thread) ends
-in one line on stderr and exit code 2. A flow that runs and fails exits 1.
+in one line on stderr and exit code 2. A flow that runs and fails exits 1; one
+paused for a human's answer exits 3; Ctrl-C exits 130 and names the thread to resume.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -24,10 +26,21 @@ from patterns.errors import UsageError
 from patterns.presets import PATTERNS, SAMPLES
 from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL
 from patterns.runtime._result import RunResult
-from patterns.runtime._runner import StepEvent, arun
+from patterns.runtime._runner import StepEvent, arun, new_thread_id
 from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain
 
-__all__ = ["PLUGIN_GROUP", "brain_from_args", "main", "read_input", "result_table", "summarize"]
+__all__ = [
+    "EXIT_WAITING",
+    "PLUGIN_GROUP",
+    "brain_from_args",
+    "main",
+    "read_input",
+    "result_table",
+    "summarize",
+]
+
+#: The exit code of a run paused for a human's answer (resume it with --resume --answer).
+EXIT_WAITING = 3
 
 #: Entry-point group through which other packages add commands and `orch run` options;
 #: `adapters` adds `--framework` and `orch compare` this way, so `patterns` never imports it.
@@ -42,6 +55,22 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"must be a port number 1-65535, got {text!r}")
     return int(text)
+
+
+def _brain_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="scripted model seed")
+    parser.add_argument(
+        "--latency",
+        type=number(low=0, high=600, unit="seconds"),
+        default=0.0,
+        help="scripted latency per call, 0 to 600 seconds",
+    )
+    parser.add_argument(
+        "--fault-rate",
+        type=number(low=0, high=1),
+        default=0.0,
+        help="scripted transient fault rate per call, 0..1 (timeouts, 429, 5xx, malformed)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,16 +90,7 @@ def _parser() -> argparse.ArgumentParser:
         help="'scripted' (default) or PROVIDER:MODEL, e.g. openai:gpt-4o-mini ($ORCH_MODEL)",
     )
     model_opts.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint ($ORCH_BASE_URL)")
-    model_opts.add_argument("--seed", type=int, default=0, help="scripted model seed")
-    model_opts.add_argument(
-        "--latency", type=number(low=0), default=0.0, help="scripted latency per call, seconds"
-    )
-    model_opts.add_argument(
-        "--fault-rate",
-        type=number(low=0, high=1),
-        default=0.0,
-        help="scripted transient fault rate per call, 0..1 (timeouts, 429, 5xx, malformed)",
-    )
+    _brain_options(model_opts)
 
     run = sub.add_parser("run", parents=[model_opts], help="run one pattern")
     run.add_argument("pattern")
@@ -98,11 +118,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT_URL, metavar="URL")
     demo.add_argument("--json", action="store_true")
 
+    # Only the brain's options: it is the scripted model, so --model and --base-url are refused.
     serve = sub.add_parser(
-        "serve-model",
-        parents=[model_opts],
-        help="serve the scripted model as an OpenAI-compatible API on loopback",
+        "serve-model", help="serve the scripted model as an OpenAI-compatible API on loopback"
     )
+    _brain_options(serve)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8765)
     serve.add_argument(
@@ -121,17 +141,26 @@ def _parser() -> argparse.ArgumentParser:
 def read_input(source: str | None) -> Any:
     if source is None:
         return None
+    where = "stdin" if source == "-" else source
     try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read input file {source!r}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"input {where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from None
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        where = "stdin" if source == "-" else source
         raise UsageError(
             f"input {where} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from None
+    if data is None:  # never quietly the sample: the user asked for this input
+        raise UsageError(f"input {where} is null: give a JSON object, or leave out --input to run the sample")
+    return data
 
 
 def brain_from_args(args: argparse.Namespace) -> ScriptedBrain:
@@ -264,6 +293,8 @@ async def _run(args: argparse.Namespace) -> int:
         except json.JSONDecodeError:
             answer = args.answer  # a bare word such as postgresql
     data = read_input(args.input)
+    if not args.resume:  # known before the run starts, so Ctrl-C can name it
+        args.thread = args.thread or new_thread_id(args.pattern)
     with _Progress(args.pattern, quiet=args.json) as progress:
         result = await arun(
             args.pattern,
@@ -287,7 +318,7 @@ async def _run(args: argparse.Namespace) -> int:
             )
         elif result.output is not None:
             _out.print_json(json.dumps(result.output))
-    return {"completed": 0, "interrupted": 0, "failed": 1}[result.status]
+    return {"completed": 0, "failed": 1, "interrupted": EXIT_WAITING}[result.status]
 
 
 async def _demo(args: argparse.Namespace) -> int:
@@ -309,17 +340,19 @@ async def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from patterns.testing._server import check_host, serve
+    from patterns.testing._server import serve
 
-    check_host(args.host, args.allow_remote)  # before the banner: a refused host must not look served
-    _err.print(f"scripted model on http://{args.host}:{args.port}/v1 (Ctrl-C to stop)")
-    serve(
-        brain_from_args(args),
-        host=args.host,
-        port=args.port,
-        request_log=args.log,
-        allow_remote=args.allow_remote,
-    )
+    # Ctrl-C is how the banner says to stop it: not a failure, and orch run's resume hint does not apply.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve(
+            brain_from_args(args),
+            host=args.host,
+            port=args.port,
+            request_log=args.log,
+            allow_remote=args.allow_remote,
+            # Only once the port is ours: a refused host, a bad --log or a busy port must not look served.
+            on_ready=lambda url: _err.print(f"scripted model on {url} (Ctrl-C to stop)"),
+        )
     return 0
 
 
@@ -340,7 +373,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(json.dumps(SAMPLES[args.pattern], indent=2))
         return 0
     if args.command == "run":
-        return asyncio.run(_run(args))
+        try:
+            return asyncio.run(_run(args))
+        except KeyboardInterrupt:
+            if not args.thread:  # stopped before the run began: nothing to resume
+                raise
+            hint = (
+                "nothing was saved (--checkpoint memory)"
+                if args.checkpoint == "memory"
+                else f"resume with: orch run {args.pattern} --resume --thread {args.thread} "
+                f"--checkpoint {args.checkpoint}"
+            )
+            _err.print(f"orch: interrupted; {hint}", markup=False)
+            return 130
     if args.command == "demo":
         return asyncio.run(_demo(args))
     return _serve(args)

@@ -20,9 +20,10 @@ import ipaddress
 import json
 import logging
 import os
+import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,13 +40,25 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from patterns.errors import ModelError, RateLimited, UsageError
-from patterns.testing._brain import Reply, ScriptedBrain
+from patterns.testing._brain import Plan, Reply, ScriptedBrain
 from patterns.testing._tokens import split_tokens
 
-__all__ = ["DEFAULT_PORT", "MODEL_ID", "check_host", "create_app", "running_server", "serve"]
+__all__ = [
+    "DEFAULT_PORT",
+    "MAX_BODY_BYTES",
+    "MODEL_ID",
+    "check_host",
+    "create_app",
+    "running_server",
+    "serve",
+]
 
 MODEL_ID = "scripted"
 DEFAULT_PORT = 8765
+#: Larger request bodies are refused with 413 before they are read: parsing one
+#: blocks the event loop, and with it every other request and `/health`. The
+#: largest request the seven flows send is about 10 KB.
+MAX_BODY_BYTES = 1 << 20
 
 _log = logging.getLogger(__name__)
 
@@ -53,7 +66,12 @@ _ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "functio
 _TOOL_CHOICES = frozenset({"none", "auto", "required"})
 # Where the chat handler leaves what it learnt for the request recorder.
 _RECORD_KEY = "patterns.request_record"
-_ERROR_TYPES = {429: "rate_limit_error", 503: "server_error", 504: "server_error"}
+_ERROR_TYPES = {
+    400: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "server_error",
+    504: "server_error",
+}
 _ERROR_CODES = {429: "rate_limit_exceeded", 503: "service_unavailable", 504: "timeout"}
 
 
@@ -97,9 +115,7 @@ async def _list_models(request: Request) -> Response:
 async def _get_model(request: Request) -> Response:
     model_id = request.path_params["model_id"]
     if model_id != MODEL_ID:
-        return _error(
-            404, f"The model {model_id!r} does not exist", "invalid_request_error", code="model_not_found"
-        )
+        return _client_error(_no_such_model(model_id))
     return JSONResponse(_model_card())
 
 
@@ -138,36 +154,45 @@ class _ChatRequest:
 
 
 class _BadRequest(Exception):
-    def __init__(self, message: str, param: str | None = None) -> None:
+    """The client's mistake: answered with `status` (a 4xx) in OpenAI's error shape."""
+
+    def __init__(
+        self, message: str, param: str | None = None, *, status: int = 400, code: str | None = None
+    ) -> None:
         super().__init__(message)
-        self.param = param
+        self.param, self.status, self.code = param, status, code
+
+
+def _client_error(exc: _BadRequest) -> JSONResponse:
+    return _error(exc.status, str(exc), "invalid_request_error", param=exc.param, code=exc.code)
+
+
+def _no_such_model(model_id: str) -> _BadRequest:
+    return _BadRequest(f"The model {model_id!r} does not exist", status=404, code="model_not_found")
+
+
+# What the brain and the responders raise on an INPUT payload they cannot read
+# (a field of the wrong type, nesting too deep, an over-long integer). The
+# payload is the client's, and the same input fails the same way every time: a
+# 400 the client will not retry, not a 500 it would.
+_UNREADABLE_INPUT = (TypeError, ValueError, LookupError, AttributeError, RecursionError)
 
 
 async def _chat(brain: ScriptedBrain, request: Request) -> Response:
     record: dict[str, Any] = request.scope.get(_RECORD_KEY, {})
     try:
-        body = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        record["error"] = f"could not parse the JSON body of the request: {exc}"
-        return _error(400, record["error"], "invalid_request_error")
-    _describe_raw(body, record)
-    try:
+        body = await _json_body(request)
+        _describe_raw(body, record)
         chat = _validate(body)
+        plan, reply = await _reply(brain, chat, record)
     except _BadRequest as exc:
         record["error"] = str(exc)
-        return _error(400, str(exc), "invalid_request_error", param=exc.param)
-
-    plan = brain.plan(chat.messages)
-    record.update(agent=plan.agent, role=plan.role, prompt_tokens=plan.prompt_tokens, fault=plan.fault)
-    if plan.delay > 0:
-        await asyncio.sleep(plan.delay)
-    try:
-        reply = brain.finish(plan, chat.messages, tools=chat.tools, tool_choice=chat.tool_choice)
+        return _client_error(exc)
     except ModelError as exc:
         record["error"] = str(exc)
         return _fault_response(exc)
     except Exception as exc:  # a responder bug must reach the client and the log, not kill the request
-        _log.exception("scripted model failed on agent %r", plan.agent)
+        _log.exception("scripted model failed (agent %r)", record.get("agent"))
         record["error"] = f"{type(exc).__name__}: {exc}"
         return _error(500, f"scripted model error: {type(exc).__name__}: {exc}", "server_error")
     record["completion_tokens"] = reply.completion_tokens
@@ -181,6 +206,55 @@ async def _chat(brain: ScriptedBrain, request: Request) -> Response:
             headers={"Cache-Control": "no-cache"},
         )
     return JSONResponse(_completion(reply, chat, completion_id, created))
+
+
+async def _json_body(request: Request) -> Any:
+    declared = request.headers.get("content-length", "")
+    if declared.isdecimal() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    # A chunked body declares no length: count while reading and stop at the limit.
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY_BYTES:
+            raise _too_large()
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError) as exc:  # ValueError: bad JSON or UTF-8, an over-long integer
+        raise _BadRequest(f"could not parse the JSON body of the request: {exc}") from None
+    try:
+        # json.loads accepts a lone surrogate ("\ud800"), which no UTF-8 reply or log line can carry.
+        json.dumps(body, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise _BadRequest(
+            "the request body contains a lone UTF-16 surrogate (such as \\ud800), which is not valid Unicode"
+        ) from None
+    return body
+
+
+def _too_large() -> _BadRequest:
+    return _BadRequest(
+        f"the request body is larger than {MAX_BODY_BYTES} bytes", status=413, code="request_too_large"
+    )
+
+
+async def _reply(brain: ScriptedBrain, chat: _ChatRequest, record: dict[str, Any]) -> tuple[Plan, Reply]:
+    try:
+        plan = brain.plan(chat.messages)
+    except _UNREADABLE_INPUT as exc:
+        raise _BadRequest(
+            f"the prompt's INPUT cannot be read: {type(exc).__name__}: {exc}", "messages"
+        ) from None
+    record.update(agent=plan.agent, role=plan.role, prompt_tokens=plan.prompt_tokens, fault=plan.fault)
+    if plan.delay > 0:
+        await asyncio.sleep(plan.delay)
+    try:
+        reply = brain.finish(plan, chat.messages, tools=chat.tools, tool_choice=chat.tool_choice)
+    except _UNREADABLE_INPUT as exc:
+        raise _BadRequest(
+            f"agent {plan.agent!r} cannot answer this INPUT: {type(exc).__name__}: {exc}", "messages"
+        ) from None
+    return plan, reply
 
 
 def _describe_raw(body: Any, record: dict[str, Any]) -> None:
@@ -203,6 +277,8 @@ def _validate(body: Any) -> _ChatRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _BadRequest("'model' is required and must be a non-empty string", "model")
+    if model != MODEL_ID:
+        raise _no_such_model(model)
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise _BadRequest("'messages' must be a non-empty array of {role, content} objects", "messages")
@@ -225,7 +301,7 @@ def _message(raw: Any, index: int) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise _BadRequest(f"{where} must be an object with 'role' and 'content'", where)
     role = raw.get("role")
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise _BadRequest(
             f"{where}.role must be one of {', '.join(sorted(_ROLES))}, not {role!r}", f"{where}.role"
         )
@@ -505,6 +581,26 @@ def _config(
     )
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    # Bound here, not by uvicorn: on a busy port uvicorn logs and calls sys.exit(1)
+    # from inside run(), after the caller has announced the URL. Same address
+    # family rule as uvicorn's.
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen()  # connections queue from now on, so `on_ready` may announce the URL
+    except OSError as exc:
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def _base_url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}/v1" if ":" in host else f"http://{host}:{port}/v1"
+
+
 def serve(
     brain: ScriptedBrain,
     *,
@@ -512,9 +608,18 @@ def serve(
     port: int = DEFAULT_PORT,
     request_log: Path | None = None,
     allow_remote: bool = False,
+    on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve `brain` until interrupted (Ctrl-C); blocks."""
-    uvicorn.Server(_config(brain, host, port, request_log, allow_remote)).run()
+    """Serve `brain` until interrupted (Ctrl-C); blocks.
+
+    Every startup failure (a refused host, an unwritable `request_log`, a busy
+    port) raises `UsageError` before `on_ready` is called with the base URL.
+    """
+    config = _config(brain, host, port, request_log, allow_remote)
+    with _listen(host, port) as sock:
+        if on_ready is not None:
+            on_ready(_base_url(sock))
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 @contextmanager
@@ -547,9 +652,7 @@ def running_server(
             raise UsageError(f"the scripted model server did not start within {startup_timeout} s")
         time.sleep(0.01)
     try:
-        bound = server.servers[0].sockets[0].getsockname()
-        url_host = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        yield f"http://{url_host}:{bound[1]}/v1"
+        yield _base_url(server.servers[0].sockets[0])
     finally:
         server.should_exit = True
         thread.join(startup_timeout)
