@@ -1,6 +1,6 @@
 """`orch bench`: the framework comparison, registered through the `orch.commands` entry point.
 
-    orch bench --quick                               # under 3 minutes on 2 cores
+    orch bench --quick                               # 3 min 30 s measured on 2 cores
     orch bench                                       # the full run (committed results), under 30 minutes
     orch bench --quick --patterns pipeline debate --frameworks langgraph autogen
     python -m benchmarks --quick                     # the same without the entry point

@@ -5,7 +5,7 @@
     python app.py --resume --thread refine-1a2b3c   # continue an interrupted run
 
 Exit status: 0 when the best candidate reached the threshold, 1 when it did
-not, 2 for bad options or input.
+not, 2 for bad options or input, or when this machine cannot build the sandbox.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from rich.table import Table
 
 from generators import CodeGenerator, ModelGenerator, ScriptedGenerator
 from loop import DEFAULT_CHECKPOINT, LoopSettings, Outcome, ThreadError, refine
+from sandbox import LIMIT_BOUNDS, SandboxUnavailable, isolation
 from task import TaskError, load_task
 
 HERE = Path(__file__).resolve().parent
@@ -53,11 +54,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--epsilon", type=number(low=0, high=1), default=0.01, help="smaller score change = converged"
     )
+    # The sandbox's own bounds: inf, NaN, negative or huge limits are refused here, in one line.
+    low_s, high_s = LIMIT_BOUNDS["timeout_s"]
+    low_mb, high_mb = (int(b) for b in LIMIT_BOUNDS["memory_mb"])
     p.add_argument(
-        "--timeout", type=number(low=0, low_open=True), default=10.0, help="seconds per test run (default 10)"
+        "--timeout",
+        type=number(low=low_s, high=high_s, unit="seconds"),
+        default=10.0,
+        help=f"seconds per test run, {low_s:g} to {high_s:g} (default 10)",
     )
     p.add_argument(
-        "--memory-mb", type=int, default=512, help="address-space limit per test run (default 512)"
+        "--memory-mb",
+        type=number(int, low=low_mb, high=high_mb),
+        default=512,
+        help=f"address-space limit per sandboxed process in MB, {low_mb} to {high_mb} (default 512)",
     )
     p.add_argument(
         "--checkpoint", default=DEFAULT_CHECKPOINT, help=f"checkpoint URL (default {DEFAULT_CHECKPOINT})"
@@ -77,8 +87,6 @@ def generator_for(model: str, base_url: str | None) -> CodeGenerator:
 def _settings(args: argparse.Namespace) -> LoopSettings:
     if not 1 <= args.max_iterations <= 50:
         raise UsageError(f"--max-iterations must be between 1 and 50, got {args.max_iterations}")
-    if args.memory_mb < 64:
-        raise UsageError(f"--memory-mb must be at least 64 (Python and pytest need it), got {args.memory_mb}")
     return LoopSettings(
         threshold=args.threshold,
         epsilon=args.epsilon,
@@ -98,17 +106,19 @@ def render(outcome: Outcome) -> None:
     _out.print(table)
     _out.print(
         f"stopped: {outcome.stop_reason} after {outcome.iterations} round(s); best score {outcome.best_score:.3f}; "
-        f"network isolation: {outcome.isolation}"
+        f"sandbox: {outcome.isolation}"
     )
     _out.print(Syntax(outcome.best_code, "python", theme="ansi_dark", line_numbers=True))
 
 
 async def _run(args: argparse.Namespace) -> int:
     task = load_task(args.task)
+    settings = _settings(args)
+    isolation()  # before any model call: a machine that cannot build the sandbox is told so in one line
     outcome = await refine(
         task,
         generator_for(args.model, args.base_url),
-        _settings(args),
+        settings,
         checkpoint=args.checkpoint,
         thread_id=args.thread,
         resume=args.resume,
@@ -124,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_main(
         PROG,
         lambda: asyncio.run(_run(parser().parse_args(argv))),
-        usage_errors=(TaskError, ThreadError),
+        usage_errors=(TaskError, ThreadError, SandboxUnavailable),
         interrupted="interrupted; continue with --resume --thread ID",
     )
 

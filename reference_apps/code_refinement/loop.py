@@ -34,8 +34,9 @@ class LoopSettings(BaseModel):
     threshold: float = Field(default=1.0, ge=0.0, le=1.0)
     epsilon: float = Field(default=0.01, ge=0.0, le=1.0)
     max_iterations: int = Field(default=5, ge=1, le=50)
-    timeout_s: float = Field(default=10.0, gt=0)
-    memory_mb: int = Field(default=512, ge=64)
+    # The sandbox's bounds (SandboxLimits checks them again); NaN and infinities are refused.
+    timeout_s: float = Field(default=10.0, ge=1, le=600, allow_inf_nan=False)
+    memory_mb: int = Field(default=512, ge=64, le=8192)
 
 
 class Round(BaseModel):

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import ast
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
 __all__ = ["CodeTask", "Revision", "TaskError", "load_task"]
+
+# The trusted test run and the sandbox import these by name; a candidate module must not shadow them.
+_RESERVED = frozenset(
+    {"conftest", "sitecustomize", "usercustomize", "jail", "referee", "wire", "pytest", "_pytest", "pluggy"}
+)
 
 
 class TaskError(ValueError):
@@ -71,6 +77,11 @@ def load_task(path: str | Path) -> CodeTask:
         first = exc.errors(include_url=False)[0]
         where = ".".join(map(str, first["loc"])) or "<root>"
         raise TaskError(f"{manifest_path}: {where}: {first['msg']}") from None
+    if manifest.module in _RESERVED or manifest.module in sys.stdlib_module_names:
+        raise TaskError(
+            f"{manifest_path}: module {manifest.module!r} is taken by the standard library or the sandbox's "
+            "harness; pick another module name"
+        )
     tests_path = folder / manifest.tests
     tests_source = _read(tests_path)
     test_names = _test_names(tests_source, tests_path)

@@ -4,7 +4,7 @@
     python app.py --fail-at charge_payment          # the payment step fails: everything is undone
     python app.py --chaos 0.3 --seed 7 --orders 20  # random failures, then an audit of the database
     python app.py --crash-after reserve_inventory   # die between steps, leaving a half-done order
-    python app.py recover                           # finish crashed sagas from the saga log
+    python app.py recover                           # finish crashed sagas (never live ones) from the log
     python app.py log ORDER_ID                      # what the saga did, step by step
 
 Exit status: 0 the database is consistent (every order confirmed or fully
@@ -29,8 +29,9 @@ from rich.table import Table
 
 import saga_log
 from faults import FaultPlan, SimulatedCrash
+from lease import SagaBusy
 from order_steps import STEPS
-from orders import Order, OrderOutcome, place_order, recover
+from orders import Order, OrderOutcome, live, place_order, recover
 from store import DEFAULT_DB, StoreError, audit, connect, ensure_schema
 
 PROG = "order_saga"
@@ -43,19 +44,33 @@ _STEP_NAMES = [spec.name for spec in STEPS]
 
 def parser() -> argparse.ArgumentParser:
     common = ArgumentParser(add_help=False)
-    common.add_argument("--db", default=os.environ.get("ORDER_SAGA_DB") or DEFAULT_DB, help="PostgreSQL URL")
+    common.add_argument(
+        "--db",
+        default=os.environ.get("ORDER_SAGA_DB") or DEFAULT_DB,
+        help=f"PostgreSQL URL (default: $ORDER_SAGA_DB or {DEFAULT_DB})",
+    )
     common.add_argument("--schema", default="order_saga", help="schema holding the shop's tables")
     common.add_argument("--json", action="store_true", help="print the outcome as JSON")
 
     p = ArgumentParser(
-        prog=PROG, description="Order processing as a saga over PostgreSQL, with injected failures."
+        prog=PROG,
+        description="Order processing as a saga over PostgreSQL, with injected failures.",
+        # Raw: the epilog below is the commands' own help, already laid out.
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = p.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
-    place = sub.add_parser("place", parents=[common], help="place orders (the default command)")
-    place.add_argument("--customer", default="alice")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=ArgumentParser, metavar="COMMAND")
+    commands: list[argparse.ArgumentParser] = []
+
+    def command(name: str, summary: str) -> argparse.ArgumentParser:
+        made = sub.add_parser(name, parents=[common], help=summary, description=summary)
+        commands.append(made)
+        return made
+
+    place = command("place", "place orders (the default command)")
+    place.add_argument("--customer", default="alice", help="customer name on the orders (default alice)")
     place.add_argument("--sku", default="WIDGET-1", help="WIDGET-1 (10 in stock) or GADGET-2 (5)")
     count = number(int, low=1, high=1000)
-    place.add_argument("--quantity", type=count, default=2)
+    place.add_argument("--quantity", type=count, default=2, help="units per order (default 2)")
     place.add_argument("--orders", type=count, default=1, help="how many orders to place in a row")
     faults = place.add_mutually_exclusive_group()
     faults.add_argument("--fail-at", choices=_STEP_NAMES, help="make this step fail")
@@ -67,9 +82,15 @@ def parser() -> argparse.ArgumentParser:
     )
     faults.add_argument("--crash-after", choices=_STEP_NAMES, help="die right after this step commits")
     place.add_argument("--seed", type=int, default=0, help="seed for --chaos (same seed, same failures)")
-    sub.add_parser("recover", parents=[common], help="undo the sagas a crash left half-done")
-    log = sub.add_parser("log", parents=[common], help="show one saga's log")
-    log.add_argument("order_id")
+    command("recover", "undo the sagas a crash left half-done; sagas of live processes are left alone")
+    log = command("log", "show one saga's log")
+    log.add_argument("order_id", help="the order whose saga log to show, e.g. ord-f3518bea8b")
+    # `python app.py --help` is what people read first, and `place`'s options work without `place`
+    # (see `_argv`): show every command's options there, not only the command names.
+    p.epilog = (
+        f"place is the default command: `{PROG} --fail-at charge_payment` means "
+        f"`{PROG} place --fail-at charge_payment`.\n\n" + "\n".join(c.format_help() for c in commands)
+    )
     return p
 
 
@@ -91,11 +112,17 @@ def _orders_table(outcomes: list[OrderOutcome]) -> Table:
     return table
 
 
-def _report(outcomes: list[OrderOutcome], problems: list[str], args: argparse.Namespace) -> int:
+def _report(
+    outcomes: list[OrderOutcome], problems: list[str], running: list[str], args: argparse.Namespace
+) -> int:
+    """`running`: sagas other live processes are working on; neither crashed nor half-done."""
     if args.json:
-        print(json.dumps({"orders": [o.model_dump() for o in outcomes], "audit": problems}, indent=2))
+        report = {"orders": [o.model_dump() for o in outcomes], "audit": problems, "running": running}
+        print(json.dumps(report, indent=2))
     else:
         _out.print(_orders_table(outcomes))
+        if running:
+            _out.print(f"still running in live processes (left alone): {', '.join(running)}")
         _out.print(
             "audit: consistent, nothing half-done" if not problems else "audit: " + "; ".join(problems)
         )
@@ -118,7 +145,7 @@ async def _place(conn: psycopg.AsyncConnection, args: argparse.Namespace) -> int
                 markup=False,
             )
             return CRASHED
-    return _report(outcomes, await audit(conn), args)
+    return _report(outcomes, await audit(conn), await live(conn), args)
 
 
 async def _log(conn: psycopg.AsyncConnection, args: argparse.Namespace) -> int:
@@ -144,7 +171,7 @@ async def _run(args: argparse.Namespace) -> int:
         if args.command == "place":
             return await _place(conn, args)
         if args.command == "recover":
-            return _report(await recover(conn), await audit(conn), args)
+            return _report(await recover(conn), await audit(conn), await live(conn), args)
         return await _log(conn, args)
     finally:
         await conn.close()
@@ -154,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_main(
         PROG,
         lambda: asyncio.run(_run(parser().parse_args(_argv(sys.argv[1:] if argv is None else argv)))),
-        usage_errors=(StoreError,),
+        usage_errors=(StoreError, SagaBusy),
         interrupted="interrupted; run `python app.py recover` to undo a half-done order",
     )
 

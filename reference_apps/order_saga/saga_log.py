@@ -15,7 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
-__all__ = ["LogEntry", "entries", "finish", "record", "start", "unfinished"]
+__all__ = ["LogEntry", "entries", "finish", "record", "start", "status", "unfinished"]
 
 Phase = Literal["action", "compensation"]
 Outcome = Literal["ok", "failed", "skipped"]
@@ -67,8 +67,17 @@ async def entries(conn: psycopg.AsyncConnection, saga_id: str) -> list[LogEntry]
     return [LogEntry(step=s, phase=p, outcome=o, detail=d, at=a) for s, p, o, d, a in rows]
 
 
+async def status(conn: psycopg.AsyncConnection, saga_id: str) -> RunStatus | None:
+    """The saga's status now, or None when there is no such saga."""
+    row = await (await conn.execute("SELECT status FROM saga_runs WHERE saga_id = %s", (saga_id,))).fetchone()
+    if row is None:
+        return None
+    found: RunStatus = row[0]  # the table's CHECK constraint allows only these
+    return found
+
+
 async def unfinished(conn: psycopg.AsyncConnection) -> list[str]:
-    """Sagas still marked running: their process died, or is still working (see `recover`)."""
+    """Sagas still marked running: their process died, or is still working (`lease` tells which)."""
     rows = await (
         await conn.execute("SELECT saga_id FROM saga_runs WHERE status = 'running' ORDER BY started_at")
     ).fetchall()

@@ -4,7 +4,8 @@ Each shop lives in its own schema (`--schema`), so tests and demos never share
 rows. `audit` states the invariants a saga must never break, whatever failed:
 an order is either confirmed with its stock held and its payment charged, or
 cancelled with its stock released and its payment refunded; and for every SKU,
-available + held = on hand. A pending order is only legal while its saga runs.
+available + held = on hand. A pending order is only legal while its saga runs
+in a live process: one whose owner is gone (see `lease`) is half-done.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import re
 
 import psycopg
 from psycopg import sql
+
+import lease
 
 __all__ = ["CATALOGUE", "DEFAULT_DB", "StoreError", "audit", "connect", "ensure_schema"]
 
@@ -87,6 +90,12 @@ async def connect(url: str, schema: str) -> psycopg.AsyncConnection:
         raise StoreError(f"cannot connect to {_masked(url)}: {reason} (set --db or $ORDER_SAGA_DB)") from None
     await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
     await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+    # A saga's lease is this session's advisory lock (see `lease`). If this machine vanishes from
+    # the network, the server notices only through TCP keepalives (by default after two hours);
+    # these make it drop the session, and the lease, about 25 s after the last answer instead.
+    await conn.execute(
+        "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3"
+    )
     return conn
 
 
@@ -105,29 +114,22 @@ async def ensure_schema(conn: psycopg.AsyncConnection) -> None:
 async def audit(conn: psycopg.AsyncConnection) -> list[str]:
     """Every broken invariant, as a sentence; empty when nothing is half-done."""
     problems: list[str] = []
-    rows = await (
-        await conn.execute(
-            """
-            SELECT o.id, o.status, r.status, p.status, s.status
-            FROM orders o
-            LEFT JOIN reservations r ON r.order_id = o.id
-            LEFT JOIN payments p ON p.order_id = o.id
-            LEFT JOIN saga_runs s ON s.saga_id = o.id
-            ORDER BY o.id
-            """
-        )
-    ).fetchall()
-    for order_id, order, reservation, payment, saga in rows:
-        if order == "confirmed" and (reservation, payment) != ("held", "charged"):
-            problems.append(f"order {order_id} is confirmed but stock is {reservation} and payment {payment}")
-        elif order == "cancelled" and (reservation == "held" or payment == "charged"):
-            problems.append(f"order {order_id} is cancelled but stock is {reservation} and payment {payment}")
-        elif order == "pending" and saga != "running":
-            problems.append(f"order {order_id} is pending but its saga is {saga}")
-        elif order == "pending":
-            problems.append(
-                f"order {order_id} is half-done: its saga is still running (crashed? run recover)"
-            )
+    for row in await _order_rows(conn):
+        if _saga_running(row):
+            # Its owner may be alive (another placer, right now) or gone. Look at the lease first and
+            # only then read the order again: an owner gives its lease back only after writing the
+            # final status, so "no lease, then still running" means the owner died, not that it finished.
+            if await lease.owner_alive(conn, row[0]):
+                continue  # legal: a live process is running it
+            (fresh,) = await _order_rows(conn, row[0])
+            if _saga_running(fresh):
+                problems.append(
+                    f"order {row[0]} is half-done: its saga is still running (crashed? run recover)"
+                )
+                continue
+            row = fresh  # it finished meanwhile: check it like any finished order
+        if problem := _order_problem(row):
+            problems.append(problem)
     stock = await (
         await conn.execute(
             """
@@ -142,6 +144,39 @@ async def audit(conn: psycopg.AsyncConnection) -> list[str]:
         if available + held != on_hand:
             problems.append(f"{sku}: available {available} + held {held} != on hand {on_hand}")
     return problems
+
+
+_ORDER_ROWS = """
+    SELECT o.id, o.status, r.status, p.status, s.status
+    FROM orders o
+    LEFT JOIN reservations r ON r.order_id = o.id
+    LEFT JOIN payments p ON p.order_id = o.id
+    LEFT JOIN saga_runs s ON s.saga_id = o.id
+"""
+OrderRow = tuple[str, str, str | None, str | None, str | None]
+"""order id, order status, reservation status, payment status, saga status"""
+
+
+async def _order_rows(conn: psycopg.AsyncConnection, order_id: str | None = None) -> list[OrderRow]:
+    if order_id is None:
+        return await (await conn.execute(_ORDER_ROWS + " ORDER BY o.id")).fetchall()
+    return await (await conn.execute(_ORDER_ROWS + " WHERE o.id = %s", (order_id,))).fetchall()
+
+
+def _saga_running(row: OrderRow) -> bool:
+    return row[1] == "pending" and row[4] == "running"
+
+
+def _order_problem(row: OrderRow) -> str | None:
+    """What is wrong with one order whose saga is not running, or None."""
+    order_id, order, reservation, payment, saga = row
+    if order == "confirmed" and (reservation, payment) != ("held", "charged"):
+        return f"order {order_id} is confirmed but stock is {reservation} and payment {payment}"
+    if order == "cancelled" and (reservation == "held" or payment == "charged"):
+        return f"order {order_id} is cancelled but stock is {reservation} and payment {payment}"
+    if order == "pending":
+        return f"order {order_id} is pending but its saga is {saga}"
+    return None
 
 
 def _masked(url: str) -> str:

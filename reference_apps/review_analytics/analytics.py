@@ -42,7 +42,9 @@ class Review:
 def load_reviews(path: Path) -> list[Review]:
     """Every review in the CSV at `path` (columns id and text, others optional), or a `UsageError`."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        # utf-8-sig: spreadsheet exports often start with a byte-order mark, which would otherwise
+        # become part of the first column's name ("\ufeffid") and hide the id column.
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f)
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:

@@ -13,7 +13,12 @@ from __future__ import annotations
 import argparse
 import csv
 import random
+import sys
+from collections.abc import Sequence
 from pathlib import Path
+
+from patterns import UsageError
+from patterns.cli import ArgumentParser, number, run_main
 
 HERE = Path(__file__).resolve().parent
 PRODUCTS = ["kettle", "headset", "backpack", "desk lamp", "blender", "office chair", "phone case", "router"]
@@ -73,21 +78,49 @@ def generate(rows: int, seed: int) -> list[dict[str, str]]:
     return reviews
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description="Write a seeded CSV of synthetic product reviews.")
-    p.add_argument("--rows", type=int, default=1200)
-    p.add_argument("--seed", type=int, default=2026)
-    p.add_argument("--out", type=Path, default=HERE / "data" / "reviews.csv")
-    args = p.parse_args()
-    if args.rows < 1:
-        p.error("--rows must be >= 1")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["id", "product", "rating", "text"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(generate(args.rows, args.seed))
+def parser() -> argparse.ArgumentParser:
+    p = ArgumentParser(
+        prog="generate_reviews", description="Write a seeded CSV of synthetic product reviews."
+    )
+    # Capped: the rows are built in memory before they are written.
+    p.add_argument(
+        "--rows",
+        type=number(int, low=1, high=1_000_000),
+        default=1200,
+        help="how many reviews to write (default 1200)",
+    )
+    # Any integer is a seed, negative ones too: `number` would take digits only.
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=2026,
+        help="random seed; the same seed writes the same file (default 2026)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "data" / "reviews.csv",
+        help="CSV to write (default: data/reviews.csv)",
+    )
+    return p
+
+
+def write(args: argparse.Namespace) -> int:
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        with args.out.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=["id", "product", "rating", "text"], lineterminator="\n")
+            writer.writeheader()
+            writer.writerows(generate(args.rows, args.seed))
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc}") from None
     print(f"wrote {args.rows} reviews to {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_main("generate_reviews", lambda: write(parser().parse_args(argv)))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -17,7 +17,7 @@ from pydantic import Field
 import loop
 from generators import GenerationRequest, ModelGenerator, ScriptedGenerator
 from loop import LoopSettings, Outcome, refine
-from sandbox import Verdict, network_isolation, run_tests
+from sandbox import Verdict, isolation, run_tests
 from task import CodeTask, load_task
 
 
@@ -114,7 +114,7 @@ def test_the_critic_is_the_sandboxed_test_run(slugify_task: CodeTask) -> None:
     assert {f.test for f in first.failures} == set(slugify_task.test_names)
     assert all("network access is disabled" in f.message for f in first.failures)
     assert (second.score, second.failures, outcome.best_code) == (1.0, [], correct)
-    assert outcome.isolation == network_isolation()
+    assert outcome.isolation == isolation()
 
 
 class RecordingModel(GenericFakeChatModel):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
-from sandbox import SandboxLimits, Verdict, network_isolation, run_tests
-from task import CodeTask
+from sandbox import SandboxLimits, Verdict, isolation, run_tests
+from task import CodeTask, load_task
 
 LIMITS = SandboxLimits(timeout_s=5.0, memory_mb=512)
 
@@ -64,8 +67,7 @@ def test_a_candidate_opening_a_socket_fails(slugify_task: CodeTask) -> None:
 
 
 def test_the_network_namespace_also_stops_code_that_bypasses_the_guard(slugify_task: CodeTask) -> None:
-    if network_isolation() != "netns":
-        return  # only the in-process guard is available on this kernel; nothing more to show
+    assert isolation() in ("namespaces", "user-namespaces")  # there is no unisolated fallback
     code = (
         "import _socket\n"
         "def slugify(text, separator='-', max_length=None):\n"
@@ -96,3 +98,99 @@ def test_the_candidate_sees_no_inherited_secrets(
     )
     verdict = judge(slugify_task, code)
     assert "test_lowercases_words" not in {f.test for f in verdict.failures}
+
+
+def test_limits_out_of_bounds_are_refused() -> None:
+    for bad in (
+        {"timeout_s": float("inf")},
+        {"timeout_s": float("nan")},
+        {"timeout_s": 0},
+        {"memory_mb": 10**6},
+    ):
+        with pytest.raises(ValueError, match="between"):
+            SandboxLimits(**bad)  # type: ignore[arg-type]
+
+
+EXCHANGE_TESTS = """
+import pytest
+
+import shapes
+
+
+def test_plain_data_round_trips():
+    value = {"t": (1, 2.5, None), "b": b"\\x00", "s": frozenset({"x"}), "l": [True, "é"]}
+    assert shapes.echo(value) == value
+    assert type(shapes.echo((1,))) is tuple
+
+
+def test_keyword_arguments_and_constants():
+    assert shapes.scale(2, factor=3) == 6
+    assert shapes.UNITS == ("m", "km")
+
+
+def test_builtin_exceptions_keep_their_type():
+    with pytest.raises(ValueError, match="negative"):
+        shapes.scale(-1)
+
+
+def test_the_modules_own_exceptions_can_be_caught_by_name():
+    with pytest.raises(shapes.ShapeError, match="odd"):
+        shapes.check(3)
+    with pytest.raises(KeyError):  # ShapeError derives from KeyError, and its stand-in does too
+        shapes.check(3)
+
+
+def test_only_plain_data_crosses():
+    with pytest.raises(TypeError, match="cannot receive"):
+        shapes.make()
+    with pytest.raises(TypeError, match="only None, bool"):
+        shapes.echo(object())
+
+
+def test_a_missing_name_is_an_attribute_error():
+    with pytest.raises(AttributeError):
+        shapes.nope
+"""
+
+SHAPES = """
+UNITS = ("m", "km")
+
+
+class ShapeError(KeyError):
+    pass
+
+
+def echo(value):
+    return value
+
+
+def scale(x, factor=2):
+    if x < 0:
+        raise ValueError("negative size")
+    return x * factor
+
+
+def check(n):
+    if n % 2:
+        raise ShapeError("odd")
+
+
+def make():
+    return object()
+"""
+
+
+def test_the_tests_exchange_plain_data_and_exceptions_with_the_candidate(tmp_path: Path) -> None:
+    # The tests run outside the sandbox; the candidate's functions answer over a pipe (referee.py).
+    (tmp_path / "task.json").write_text(
+        json.dumps({"name": "shapes", "module": "shapes", "tests": "test_shapes.py", "description": "d"})
+    )
+    (tmp_path / "test_shapes.py").write_text(EXCHANGE_TESTS)
+    verdict = judge(load_task(tmp_path), SHAPES)
+    assert (verdict.score, verdict.failures) == (1.0, [])
+
+
+def test_a_candidate_that_exits_on_import_scores_zero_and_says_why(slugify_task: CodeTask) -> None:
+    verdict = judge(slugify_task, "import os\nprint('bye')\nos._exit(0)\n")
+    assert verdict.score == 0.0
+    assert "died" in verdict.failures[0].message and "bye" in verdict.failures[0].message

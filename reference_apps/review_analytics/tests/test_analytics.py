@@ -76,6 +76,22 @@ def test_the_histogram_is_drawn_for_people(tmp_path: Path, capsys: pytest.Captur
         assert png.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_a_byte_order_mark_is_read_like_plain_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Spreadsheets (Excel's "CSV UTF-8") write a BOM first; it must not stick to the id column's name.
+    head = "".join(CSV.read_text(encoding="utf-8").splitlines(keepends=True)[:41])
+    plain, marked = tmp_path / "plain.csv", tmp_path / "marked.csv"
+    plain.write_text(head, encoding="utf-8")
+    marked.write_bytes(b"\xef\xbb\xbf" + head.encode("utf-8"))
+    results = [run(capsys, str(path), "--no-cache", "--batch-size", "7") for path in (plain, marked)]
+    for result in results:
+        del result["wall_time_s"]
+    assert results[0]["count"] == 40
+    assert results[1] == results[0]
+    assert results[1]["most_positive"]["id"].startswith("r")
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
