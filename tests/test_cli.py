@@ -273,3 +273,9 @@ def test_ctrl_c_names_the_thread_it_made_and_the_run_resumes_from_it(
     resumed = orch(orch_command, "run", "map_reduce", "--resume", "--thread", thread, "--json", cwd=tmp_path)
     result = run_result(resumed)
     assert result.status == "completed" and result.resumed and result.thread_id == thread
+
+
+def test_run_help_lists_the_patterns(orch_command: list[str], tmp_path: Path) -> None:
+    done = orch(orch_command, "run", "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"one of: {', '.join(SEVEN)}" in " ".join(done.stdout.split())

@@ -93,7 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     _brain_options(model_opts)
 
     run = sub.add_parser("run", parents=[model_opts], help="run one pattern")
-    run.add_argument("pattern")
+    run.add_argument("pattern", help=f"one of: {', '.join(PATTERNS)}")
     run.add_argument(
         "--input", metavar="FILE|-", help="input JSON file, or - for stdin (default: the sample)"
     )
