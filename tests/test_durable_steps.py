@@ -26,8 +26,10 @@ from typing import Any
 
 import pytest
 
+from patterns.errors import UsageError
 from patterns.presets import reviews
 from patterns.runtime import arun, resolve_model
+from patterns.runtime._checkpoint import thread_lock
 from patterns.testing import LatencyPolicy
 
 KILLS = 30
@@ -41,6 +43,7 @@ import asyncio, json, os, sys
 from pathlib import Path
 
 from patterns.runtime import arun, resolve_model
+from patterns.runtime._checkpoint import thread_lock
 from patterns.testing import LatencyPolicy
 
 
@@ -100,6 +103,18 @@ def busy_cpus() -> Iterator[None]:
         burner.wait()
 
 
+async def until_free(url: str, thread: str) -> None:
+    """Wait until the killed run's thread lock is gone: the OS, or PostgreSQL, frees it a moment later."""
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        try:
+            async with thread_lock(url, thread):
+                return
+        except UsageError:
+            assert time.monotonic() < deadline, f"thread {thread} still locked after its owner was killed"
+            await asyncio.sleep(0.01)
+
+
 def ok_lines(path: Path) -> int:
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     return sum(1 for line in text.splitlines(keepends=True) if line == "map_batch ok\n")
@@ -147,6 +162,7 @@ async def test_no_step_reported_ok_is_run_again_after_a_kill(
             await asyncio.sleep(rng.uniform(0, 0.010))
             os.kill(pid, signal.SIGKILL)
             reported = ok_lines(progress)  # what the user saw before the process died
+            await until_free(checkpoint_url, thread)
 
             resumed_log = tmp_path / f"resumed-{kill}.jsonl"
             model = resolve_model("scripted", latency=LatencyPolicy(), log_path=resumed_log)
