@@ -103,3 +103,11 @@ def orch_command() -> list[str]:
 def unique_thread_id(request: pytest.FixtureRequest) -> str:
     """A thread id no other test (or earlier run against the same database) uses."""
     return f"test-{request.node.name[:40]}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def checkpoint_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each checkpointed test once on a SQLite file and once on the real PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'checkpoints.sqlite'}"
+    return str(request.getfixturevalue("postgres_url"))

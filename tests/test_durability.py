@@ -180,13 +180,6 @@ async def saved_progress(graph: Any, config: dict[str, Any]) -> tuple[int, int]:
     return snapshot.metadata["step"], sum(1 for t in snapshot.tasks if t.result is not None)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def checkpoint_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'checkpoints.sqlite'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.fixture
 def children() -> Iterator[list[Child]]:
     started: list[Child] = []

@@ -125,13 +125,6 @@ def map_calls(log: Path) -> int:
     return sum(1 for line in text.splitlines(keepends=True) if line.endswith("\n") and '"mapper"' in line)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def checkpoint_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'checkpoints.sqlite'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 @pytest.mark.slow
 async def test_no_step_reported_ok_is_run_again_after_a_kill(
     checkpoint_url: str, tmp_path: Path, unique_thread_id: str, busy_cpus: None

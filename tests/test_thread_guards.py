@@ -23,13 +23,6 @@ from patterns.runtime import arun, resolve_model
 from patterns.runtime._checkpoint import thread_lock
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def checkpoint_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'checkpoints.sqlite'}"
-    return str(request.getfixturevalue("postgres_url"))
-
-
 async def test_a_thread_running_elsewhere_is_refused_and_freed_when_its_owner_ends(
     checkpoint_url: str, unique_thread_id: str
 ) -> None:
