@@ -233,6 +233,30 @@ def test_transient_faults_are_retried_to_the_same_output(orch_command: list[str]
 # -- how a run that does not complete ends -----------------------------------------------
 
 
+def test_a_run_failed_by_injected_faults_says_the_same_options_fail_again(
+    orch_command: list[str], tmp_path: Path
+) -> None:
+    args = (
+        "run",
+        "pipeline",
+        "--json",
+        "--checkpoint",
+        "sqlite:///c.db",
+        "--thread",
+        "t",
+        "--fault-rate",
+        "0.9",
+    )
+    failed = orch(orch_command, *args, cwd=tmp_path)
+    assert failed.returncode == 1, failed.stderr
+    first = RunResult.model_validate_json(failed.stdout)
+    assert first.status == "failed" and "(injected)" in (first.error or "")
+    assert "with the same --seed and --fault-rate fails the same way" in failed.stderr
+    again = orch(orch_command, *args, "--resume", cwd=tmp_path)
+    assert RunResult.model_validate_json(again.stdout).error == first.error  # as the hint says
+    assert "--seed 1" in again.stderr
+
+
 def test_a_run_paused_for_a_human_exits_3_and_says_how_to_resume(
     orch_command: list[str], tmp_path: Path
 ) -> None:

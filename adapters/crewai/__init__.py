@@ -89,7 +89,7 @@ pattern's reducers. Checkpoint sizes: about 2-3 KB per step for the pipeline,
 CrewAI behaviours worth knowing when comparing: each turn costs ~30-40 ms of
 CPU here (a Crew, an Agent, and CrewAI's agent executor, itself a Flow whose
 steps hop to worker threads); every Flow builds an unused Memory at
-construction (LanceDB under CREWAI_STORAGE_DIR/memory), ~1.5 s once per process;
+construction (LanceDB under CREWAI_STORAGE_DIR/memory; see `_storage` for where CrewAI's files go), ~1.5 s once per process;
 CrewAI deep-copies the flow state for every step's events, which with the
 1,000-review map-reduce is a large share of the run. Flow panels print
 whatever `verbose` says, so runs suppress CrewAI's console unless
@@ -100,20 +100,35 @@ client to the given loopback URL.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-from typing import Any, cast
+from adapters._common import disable_telemetry
+from adapters.crewai._storage import import_crewai
 
-from crewai.events.utils.console_formatter import set_suppress_console_output, should_suppress_console_output
-from crewai.flow.flow import Flow
-from crewai.flow.persistence import persist
-from crewai.state.checkpoint_config import CheckpointConfig
+# CrewAI reads its telemetry switches, and writes under the home, when it is imported.
+disable_telemetry()
+import_crewai()
 
-from adapters._common import FlowRun, check_options, quiet_framework_logs
-from adapters.crewai._checkpoint import FlowCheckpointer, latest_checkpoint, rearmed, saved_flow_state
-from adapters.crewai._flows import RESUMABLE, Context, FlowData, build_flow
-from adapters.crewai._llm import ScriptedLLM, flow_llm
-from patterns.errors import UsageError
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, cast  # noqa: E402
+
+from crewai.events.utils.console_formatter import (  # noqa: E402
+    set_suppress_console_output,
+    should_suppress_console_output,
+)
+from crewai.flow.flow import Flow  # noqa: E402
+from crewai.flow.persistence import persist  # noqa: E402
+from crewai.state.checkpoint_config import CheckpointConfig  # noqa: E402
+
+from adapters._common import FlowRun, check_options, quiet_framework_logs  # noqa: E402
+from adapters.crewai._checkpoint import (  # noqa: E402
+    FlowCheckpointer,
+    latest_checkpoint,
+    rearmed,
+    saved_flow_state,
+)
+from adapters.crewai._flows import RESUMABLE, Context, FlowData, build_flow  # noqa: E402
+from adapters.crewai._llm import ScriptedLLM, flow_llm  # noqa: E402
+from patterns.errors import UsageError  # noqa: E402
 
 # A Flow logs each failed step at ERROR before the run reports the error as its result.
 quiet_framework_logs("crewai.flow.runtime")

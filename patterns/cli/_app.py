@@ -318,6 +318,15 @@ async def _run(args: argparse.Namespace) -> int:
             )
         elif result.output is not None:
             _out.print_json(json.dumps(result.output))
+    if result.status == "failed" and args.fault_rate and "(injected)" in (result.error or ""):
+        # Faults are a function of (seed, agent, prompt, attempt): the same options replay them.
+        _err.print(
+            f"The scripted model injected this fault, seeded by --seed {args.seed}: resuming with the same "
+            f"--seed and --fault-rate fails the same way. Resume with another seed or rate: orch run "
+            f"{args.pattern} --resume --thread {result.thread_id} --checkpoint {args.checkpoint} "
+            f"--seed {args.seed + 1}",
+            soft_wrap=True,
+        )
     return {"completed": 0, "failed": 1, "interrupted": EXIT_WAITING}[result.status]
 
 

@@ -8,7 +8,10 @@ import dataclasses
 import gc
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -333,3 +336,20 @@ async def test_the_http_path_leaves_the_applications_logging_alone(monkeypatch: 
         result = await arun("crewai", "routing", brain=brain, base_url=url)
     assert result.status == "completed", result.error
     assert root.handlers == []
+
+
+def test_crewai_keeps_its_files_in_the_kit_state_dir_not_the_home(tmp_path: Path) -> None:
+    """Prompts, outputs, memory, its key and its write test: all under `.orch/crewai`."""
+    home, work = tmp_path / "home", tmp_path / "project"
+    home.mkdir()
+    work.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CREWAI_STORAGE", "ORCH_STATE"))}
+    code = "import adapters; print(adapters.run('crewai', 'pipeline').status)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=work, env={**env, "HOME": str(home)}, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == "completed", done.stderr
+    assert list(home.rglob("*")) == []
+    kept = {p.relative_to(work).as_posix() for p in work.rglob("*") if p.is_file()}
+    assert ".orch/crewai/latest_kickoff_task_outputs.db" in kept
+    assert all(p.startswith(".orch/crewai/") for p in kept), kept
