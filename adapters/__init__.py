@@ -1,8 +1,16 @@
-"""Run the canonical flows on LangGraph, AutoGen, CrewAI or Semantic Kernel: one entry point.
+"""Run a declared flow on LangGraph, AutoGen, CrewAI or Semantic Kernel: one entry point.
+
+A flow is a preset by name or your own declaration (`SPEC.flow(...)` of a
+pattern module: your agents, instructions, output schemas, routes, desks); each
+framework runs it with its own constructs and returns the same `RunResult`.
 
 ```python
 from adapters import run
-result = run("crewai", "debate")          # a RunResult, the same type as patterns.arun returns
+from patterns.flows import routing
+
+result = run("crewai", "debate")          # a preset: a RunResult, the type patterns.arun returns
+flow = routing.SPEC.flow(router=triager, routes={"sales": seller, "support": helper})
+result = run("autogen", flow, {"message": "How much is the team plan?"})
 ```
 
 Frameworks are imported only when a flow runs on them (CrewAI alone takes
@@ -19,8 +27,7 @@ from typing import Any, Protocol
 
 from adapters._common import FlowRun, disable_telemetry, initial_state
 from patterns.errors import UsageError
-from patterns.presets import PATTERNS
-from patterns.runtime import RunResult
+from patterns.runtime import PatternSpec, RunResult, get_flow
 from patterns.testing import ScriptedBrain
 
 __all__ = ["FRAMEWORKS", "arun", "run"]
@@ -36,7 +43,7 @@ FRAMEWORKS: dict[str, tuple[str, str, str]] = {
 
 class _Adapter(Protocol):
     async def run_flow(
-        self, pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None, **options: Any
+        self, state: dict[str, Any], flow: FlowRun, *, base_url: str | None, **options: Any
     ) -> dict[str, Any]: ...
 
 
@@ -55,34 +62,47 @@ def _load(framework: str) -> _Adapter:
 
 async def arun(
     framework: str,
-    pattern: str,
+    flow: str | PatternSpec,
     input: Any = None,
     *,
     brain: ScriptedBrain | None = None,
     base_url: str | None = None,
     **options: Any,
 ) -> RunResult:
-    """Run `pattern` on `framework` with the scripted model.
+    """Run `flow` (a preset's name or a declared flow) on `framework` with the scripted model.
 
     In-process, the framework talks to `brain` through its native model
     interface. With `base_url` (an `orch serve-model` endpoint serving the same
     brain) it talks through its own OpenAI client instead; usage is then read
     from that brain's ledger, so pass the server's brain.
+
+    Args:
+        framework: "langgraph", "autogen", "crewai" or "semantic_kernel".
+        flow: A preset's name ("debate") or a declared flow (`routing.SPEC.flow(...)`).
+        input: The flow's input; None runs a preset's sample.
+        brain: The scripted model answering every agent (default: the presets' responders).
+        base_url: An OpenAI-compatible endpoint serving `brain`, for the framework's own client.
+        **options: The adapter's own options (see each adapter's `OPTIONS`).
+
+    Example:
+        ```python
+        brain = ScriptedBrain(responders={"triager": triage, "seller": sell, "helper": help_})
+        result = await arun("semantic_kernel", flow, {"message": "..."}, brain=brain)
+        ```
     """
-    if pattern not in PATTERNS:
-        raise UsageError(f"unknown pattern {pattern!r}; choose one of: {', '.join(PATTERNS)}")
+    spec = get_flow(flow)
     adapter = _load(framework)
-    state = initial_state(pattern, input)
-    flow = FlowRun(framework, pattern, brain or ScriptedBrain())
+    state = initial_state(spec, input)
+    flow_run = FlowRun(framework, spec, brain or ScriptedBrain())
     try:
-        final = await adapter.run_flow(pattern, state, flow, base_url=base_url, **options)
+        final = await adapter.run_flow(state, flow_run, base_url=base_url, **options)
     except UsageError:
         raise
     except Exception as exc:  # a flow failure is a result to report, not a crash
-        return flow.result(None, error=exc)
-    return flow.result(final)
+        return flow_run.result(None, error=exc)
+    return flow_run.result(final)
 
 
-def run(framework: str, pattern: str, input: Any = None, **kwargs: Any) -> RunResult:
+def run(framework: str, flow: str | PatternSpec, input: Any = None, **kwargs: Any) -> RunResult:
     """Synchronous `arun`."""
-    return asyncio.run(arun(framework, pattern, input, **kwargs))
+    return asyncio.run(arun(framework, flow, input, **kwargs))

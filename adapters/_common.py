@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -19,8 +19,17 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from patterns.errors import UsageError
-from patterns.presets import PATTERNS
-from patterns.runtime import AgentUsage, RunResult, StepRecord, apply_update, parse_reply, validate_input
+from patterns.flows.debate import human_update
+from patterns.runtime import (
+    AgentUsage,
+    PatternSpec,
+    RunResult,
+    StepRecord,
+    apply_update,
+    get_flow,
+    parse_reply,
+    validate_input,
+)
 from patterns.testing import Reply, ScriptedBrain
 
 T = TypeVar("T", bound=BaseModel)
@@ -33,6 +42,7 @@ __all__ = [
     "check_options",
     "disable_telemetry",
     "flow_builder",
+    "human_arbitrator",
     "initial_state",
     "parse",
     "quiet_framework_logs",
@@ -144,7 +154,7 @@ class _Text:
 
 
 def flow_builder(framework: str, builders: Mapping[str, B], pattern: str) -> B:
-    """The adapter's builder for `pattern`, or a `UsageError` naming the patterns it does run."""
+    """The adapter's builder for a flow of `pattern`, or a `UsageError` naming the patterns it does run."""
     try:
         return builders[pattern]
     except KeyError:
@@ -153,23 +163,53 @@ def flow_builder(framework: str, builders: Mapping[str, B], pattern: str) -> B:
         ) from None
 
 
-def initial_state(pattern: str, data: Any) -> dict[str, Any]:
-    """The validated initial state of `pattern`, exactly as the LangGraph runner builds it."""
-    spec = PATTERNS[pattern]
-    return spec.initial_state(validate_input(pattern, spec.sample if data is None else data))
+def initial_state(flow: str | PatternSpec, data: Any) -> dict[str, Any]:
+    """The validated initial state of a flow (a preset by name, or declared), as the LangGraph runner builds it."""
+    spec = get_flow(flow)
+    if data is None and spec.sample is None:
+        raise UsageError(f"this {spec.name} flow has no sample input: pass its input")
+    return spec.initial_state(validate_input(spec, spec.sample if data is None else data))
+
+
+def human_arbitrator(
+    framework: str, state: Mapping[str, Any], options: Mapping[str, Any]
+) -> Callable[[str], str]:
+    """The human arbitrator of a debate, from the run's `answer=` or `input_func=`: one check for every adapter.
+
+    An `answer=` is checked against the question before the run starts (an
+    option, or text for an open question), so a wrong one is a `UsageError` and
+    no model is called; `input_func(prompt)` answers when the framework asks.
+    """
+    answer, input_func = options.get("answer"), options.get("input_func")
+    if input_func is not None:
+        return lambda prompt: str(input_func(prompt))
+    if answer is None:
+        raise UsageError(
+            f"debate with arbitration='human' on {framework} needs the arbitrator's choice: pass "
+            "answer='OPTION' (orch: --answer OPTION) or input_func=callable(prompt) -> str"
+        )
+    try:
+        human_update(state, answer)  # type: ignore[arg-type]  # the pattern's own check of a ruling
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return lambda _prompt: str(answer)
 
 
 @dataclass
 class FlowRun:
-    """Book-keeping for one adapter run: timing, steps and usage from the brain's ledger."""
+    """Book-keeping for one adapter run of a declared flow: timing, steps and usage from the brain's ledger."""
 
     framework: str
-    pattern: str
+    spec: PatternSpec
     brain: ScriptedBrain
     recorder: StepRecorder = field(default_factory=StepRecorder)
 
     def __post_init__(self) -> None:
         self._before = self.brain.ledger.snapshot()
+
+    @property
+    def pattern(self) -> str:
+        return self.spec.name
 
     def result(self, state: Mapping[str, Any] | None, *, error: BaseException | None = None) -> RunResult:
         usage = _delta(self._before, self.brain.ledger.snapshot())
@@ -181,9 +221,7 @@ class FlowRun:
         elif state is None or "result" not in state:
             status, message = "failed", "the flow ended without producing a result"
         else:
-            output = (
-                PATTERNS[self.pattern].output_model.model_validate(state["result"]).model_dump(mode="json")
-            )
+            output = self.spec.output_model.model_validate(state["result"]).model_dump(mode="json")
         return RunResult(
             framework=self.framework,
             pattern=self.pattern,
@@ -217,20 +255,28 @@ def _delta(before: Mapping[str, AgentUsage], after: Mapping[str, AgentUsage]) ->
 
 @dataclass
 class FlowState:
-    """One flow run on a framework: the pattern state its agent turns read and update, and options.
+    """One flow run on a framework: the state its agent turns read and update, the flow, the options.
 
     Frameworks share messages between agents, not typed state; this is where the
     state lives instead, updated with the pattern's own reducers (as LangGraph does).
+    The declared flow's builder arguments (its agents and rules) are `args`.
     """
 
-    pattern: str
-    state: Any  # the pattern's TypedDict state, as a plain dict
+    state: Any  # the flow's TypedDict state, as a plain dict
     flow: FlowRun
     options: Mapping[str, Any] = field(default_factory=dict)
     failure: BaseException | None = None  # the first agent error, re-raised once the framework stops
 
+    @property
+    def pattern(self) -> str:
+        return self.flow.spec.name
+
+    @property
+    def args(self) -> Mapping[str, Any]:
+        return self.flow.spec.args
+
     def apply(self, update: Mapping[str, Any] | None) -> None:
-        self.state = apply_update(PATTERNS[self.pattern].state_type, self.state, update)
+        self.state = apply_update(self.flow.spec.state_type, self.state, update)
 
     def fail(self, error: BaseException) -> None:
         """Remember the first agent error: frameworks wrap it in their own exception types."""

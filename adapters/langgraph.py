@@ -12,7 +12,7 @@ __all__ = ["run_flow"]
 
 
 async def run_flow(
-    pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
+    state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
     model = (
         resolve_model("openai:scripted", base_url=base_url)
@@ -21,8 +21,8 @@ async def run_flow(
     )
     # The runner validates input again and takes it in input form, not state form.
     result = await arun(
-        pattern,
-        options.pop("input", None) or _as_input(pattern, state),
+        flow.spec,
+        options.pop("input", None) or _as_input(state),
         model=model,
         checkpoint=options.pop("checkpoint", "memory"),
     )
@@ -32,5 +32,5 @@ async def run_flow(
     return {"result": result.output}
 
 
-def _as_input(pattern: str, state: dict[str, Any]) -> dict[str, Any]:
+def _as_input(state: dict[str, Any]) -> dict[str, Any]:
     return dict(state["task"]) if "task" in state else dict(state)

@@ -26,7 +26,7 @@ from adapters._common import FlowRun, initial_state, parse
 from patterns.errors import is_transient
 from patterns.flows import debate, handoff, map_reduce, pipeline, refinement, routing, scatter_gather
 from patterns.presets import AGENTS, COUNCIL, PRODUCT_COPY, SUPPORT_DESKS, SUPPORT_ROUTES
-from patterns.runtime import DEFAULT_RETRY, RunResult, apply_update, wire
+from patterns.runtime import DEFAULT_RETRY, RunResult, apply_update, get_flow, wire
 from patterns.testing import ScriptedBrain
 
 __all__ = ["FLOORS", "FRAMEWORK", "arun_floor"]
@@ -186,7 +186,7 @@ FLOORS: dict[str, Callable[[_Agents, State], Awaitable[State]]] = {
 async def arun_floor(pattern: str, input: Any = None, *, brain: ScriptedBrain | None = None) -> RunResult:
     """Run `pattern` in plain asyncio on `brain`; the same `RunResult` the adapters return."""
     state = initial_state(pattern, input)
-    flow = FlowRun(FRAMEWORK, pattern, brain or ScriptedBrain())
+    flow = FlowRun(FRAMEWORK, get_flow(pattern), brain or ScriptedBrain())
     try:
         final = await FLOORS[pattern](_Agents(flow), state)
     except Exception as exc:  # a flow failure is a result to report, as in the adapters

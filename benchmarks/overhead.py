@@ -75,7 +75,7 @@ async def superstep_shape(pattern: str, state: dict[str, Any]) -> list[int]:
 
     Measured, not declared: the bare graph copies whatever shape the pattern has.
     """
-    graph = PATTERNS[pattern].build(checkpointer=None)
+    graph = PATTERNS[pattern].compile(checkpointer=None)
     config: dict[str, Any] = {"recursion_limit": max(PATTERNS[pattern].recursion_limit(state), 25)}
     steps: Counter[int] = Counter()
     async for event in graph.astream(
@@ -91,7 +91,7 @@ async def _measure(pattern: str, repeats: int, warmup: int, checkpointed: bool) 
     state = spec.initial_state(spec.input_model.model_validate(SAMPLES[pattern]))
     shape = await superstep_shape(pattern, state)
     steps = sum(shape)
-    ours = spec.build(checkpointer=InMemorySaver() if checkpointed else None)
+    ours = spec.compile(checkpointer=InMemorySaver() if checkpointed else None)
     bare = _bare_graph(shape, InMemorySaver() if checkpointed else None)
     context = AgentContext(model=ScriptedChatModel())
 

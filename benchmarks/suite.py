@@ -288,7 +288,7 @@ class Suite:
             state = initial_state(pattern, data)
             shape = await superstep_shape(pattern, state)
             bare = _bare_graph(shape, None)
-            graph = spec.build(checkpointer=None)
+            graph = spec.compile(checkpointer=None)
             config = _graph_config(pattern, state)
             agent_steps = await _agent_steps(pattern, data)
             candidates: dict[str, Callable[[], Awaitable[Any]]] = {
@@ -495,7 +495,7 @@ class Suite:
                                 )
                                 continue
                         savers[saver_name] = saver
-                        graph = PATTERNS[pattern].build(checkpointer=saver)
+                        graph = PATTERNS[pattern].compile(checkpointer=saver)
                         for durability in ["n/a"] if saver is None else list(p.durabilities):
                             key = f"{saver_name}/{durability}"
                             threads[key] = []

@@ -218,7 +218,7 @@ async def test_killed_run_resumes_from_its_last_checkpoint(
     crashed_log, thread = tmp_path / "crashed.jsonl", unique_thread_id
     config: dict[str, Any] = {"configurable": {"thread_id": thread}}
     async with open_checkpointer(checkpoint_url) as saver:
-        graph = PATTERNS[pattern].build(checkpointer=saver)
+        graph = PATTERNS[pattern].compile(checkpointer=saver)
         child = Child(tmp_path, "crashed", spec(pattern, checkpoint_url, thread, crashed_log))
         children.append(child)
         # The k-th call is logged a moment before its result is saved: kill on the log
@@ -297,7 +297,7 @@ async def test_finished_map_batches_are_saved_before_the_superstep_ends(
     model = scripted(latency=LatencyPolicy(mean=LATENCY), log_path=log)
     config: dict[str, Any] = {"configurable": {"thread_id": unique_thread_id}}
     async with open_checkpointer(url) as saver:
-        graph = PATTERNS["map_reduce"].build(checkpointer=saver)
+        graph = PATTERNS["map_reduce"].compile(checkpointer=saver)
         run = asyncio.create_task(
             arun("map_reduce", data, model=model, checkpoint=url, thread_id=unique_thread_id)
         )
@@ -319,7 +319,7 @@ async def test_finished_map_batches_are_saved_before_the_superstep_ends(
 
 async def checkpoint_steps(url: str, pattern: str, thread: str) -> list[int]:
     async with open_checkpointer(url) as saver:
-        graph = PATTERNS[pattern].build(checkpointer=saver)
+        graph = PATTERNS[pattern].compile(checkpointer=saver)
         history = graph.aget_state_history({"configurable": {"thread_id": thread}})
         return sorted([snapshot.metadata["step"] async for snapshot in history])
 

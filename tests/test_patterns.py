@@ -273,13 +273,13 @@ async def test_a_graph_called_directly_gets_the_documented_defaults(pattern: str
     state_in = (
         {"task": given} if "task" in spec.initial_state(spec.input_model.model_validate(given)) else given
     )
-    state = await spec.build().ainvoke(state_in, context=AgentContext(model=ScriptedChatModel()))
+    state = await spec.compile().ainvoke(state_in, context=AgentContext(model=ScriptedChatModel()))
     expected = await _run(pattern, given)
     assert spec.output_model.model_validate(state["result"]).model_dump(mode="json") == expected.output
 
 
 async def test_a_graph_called_directly_refuses_bad_input_naming_the_field() -> None:
-    graph = PATTERNS["debate"].build()
+    graph = PATTERNS["debate"].compile()
     with pytest.raises(
         UsageError, match=r"invalid DebateInput: rounds: Input should be less than or equal to 10"
     ):
@@ -287,4 +287,4 @@ async def test_a_graph_called_directly_refuses_bad_input_naming_the_field() -> N
             {"task": {"question": "q?", "rounds": 99}}, context=AgentContext(model=ScriptedChatModel())
         )
     with pytest.raises(UsageError, match="invalid MapReduceInput: items: Field required"):
-        await PATTERNS["map_reduce"].build().ainvoke({}, context=AgentContext(model=ScriptedChatModel()))
+        await PATTERNS["map_reduce"].compile().ainvoke({}, context=AgentContext(model=ScriptedChatModel()))

@@ -67,7 +67,7 @@ from autogen_agentchat.messages import BaseChatMessage, HandoffMessage, TextMess
 from adapters._common import FlowRun, check_options
 from adapters.autogen._client import MODEL_INFO, ScriptedChatCompletionClient, model_client, to_openai
 from adapters.autogen._flows import Context, build_team, quiet_agent_errors
-from patterns.runtime import wire
+from patterns.runtime import get_flow, wire
 from patterns.testing import ScriptedBrain
 
 __all__ = [
@@ -87,16 +87,16 @@ OPTIONS = frozenset({"state_path", "max_concurrency", "handoff_tools", "answer",
 
 
 async def run_flow(
-    pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
+    state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
-    """Run `pattern` from `state` as an AutoGen team; return the final state (with "result")."""
+    """Run the flow from `state` as an AutoGen team; return the final state (with "result")."""
     check_options("AutoGen", options, OPTIONS)
     client = model_client(flow.brain, base_url)
-    ctx = Context(pattern, state, flow, options, client=client)
+    ctx = Context(state, flow, options, client=client)
     team = build_team(ctx)
     state_path = options.get("state_path")
     try:
-        outcome = await team.run(task=_task(pattern, state))
+        outcome = await team.run(task=_task(flow.pattern, state))
     except Exception:
         if ctx.failure is not None:  # the agent's own error, not AutoGen's RuntimeError wrapper
             raise ctx.failure from None
@@ -128,9 +128,9 @@ async def load_saved(path: str | Path, *, brain: ScriptedBrain | None = None) ->
     """A team rebuilt for the saved run with its AutoGen state loaded, and the saved flow state."""
     saved = json.loads(Path(path).read_text(encoding="utf-8"))
     pattern, state = saved["pattern"], saved["state"]
-    flow = FlowRun("autogen", pattern, brain or ScriptedBrain())
+    flow = FlowRun("autogen", get_flow(pattern), brain or ScriptedBrain())
     options = {"answer": ""} if state.get("task", {}).get("arbitration") == "human" else {}
-    ctx = Context(pattern, state, flow, options, client=ScriptedChatCompletionClient(flow.brain))
+    ctx = Context(state, flow, options, client=ScriptedChatCompletionClient(flow.brain))
     team = build_team(ctx)
     await team.load_state(saved["team"])
     return team, state

@@ -142,15 +142,15 @@ OPTIONS = frozenset(
 
 
 async def run_flow(
-    pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
+    state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
-    """Run `pattern` from `state` as a CrewAI Flow; return the final state (with "result")."""
+    """Run the flow from `state` as a CrewAI Flow; return the final state (with "result")."""
     check_options("CrewAI", options, OPTIONS)
     state_path = options.get("state_path")
-    restore_from = _restore_point(pattern, state_path) if options.get("resume") else None
+    restore_from = _restore_point(flow.pattern, state_path) if options.get("resume") else None
     if restore_from is not None:
         state = saved_flow_state(restore_from)["data"]
-    ctx = Context(pattern, state, flow, options, llm=flow_llm(flow.brain, base_url))
+    ctx = Context(state, flow, options, llm=flow_llm(flow.brain, base_url))
     flow_class, kwargs = build_flow(ctx)
     checkpointer = None
     if state_path is not None:  # CrewAI's @persist hook, writing CrewAI checkpoints (see _checkpoint)

@@ -135,13 +135,13 @@ OPTIONS = frozenset({"state_path", "max_concurrency", "handoff_tools", "stream",
 
 
 async def run_flow(
-    pattern: str, state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
+    state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
-    """Run `pattern` from `state` as an SK orchestration; return the final state (with "result")."""
+    """Run the flow from `state` as an SK orchestration; return the final state (with "result")."""
     check_options("Semantic Kernel", options, OPTIONS)
     state_path = options.get("state_path")
     async with chat_service(flow.brain, base_url) as service:
-        ctx = Context(pattern, state, flow, options, service=service)
+        ctx = Context(state, flow, options, service=service)
         orchestration, task = build(ctx)
         runtime = InProcessRuntime()
         runtime.start()
@@ -159,7 +159,7 @@ async def run_flow(
             if state_path is not None:
                 _save(Path(state_path), ctx)
     if "result" not in ctx.state:
-        raise RuntimeError(f"the Semantic Kernel {pattern} orchestration ended without a result")
+        raise RuntimeError(f"the Semantic Kernel {flow.pattern} orchestration ended without a result")
     return dict(ctx.state)
 
 

@@ -120,6 +120,16 @@ def desk_update(
     return target, {"handoffs": [transfer.model_dump()], "history": [note]}
 
 
+def entry_and_fallback(desks: Mapping[str, Any], entry: str | None, fallback: str | None) -> tuple[str, str]:
+    """The desk every conversation starts at (default: the first) and the one that always answers (the last)."""
+    names = list(desks)
+    first, last = entry or names[0], fallback or names[-1]
+    for role, name in (("entry", first), ("fallback", last)):
+        if name not in desks:
+            raise UsageError(f"{role} desk {name!r} is not one of the desks: {', '.join(names)}")
+    return first, last
+
+
 # -- nodes -------------------------------------------------------------------
 
 
@@ -169,10 +179,7 @@ def build_handoff(
         )
     if INPUT_NODE in desks:
         raise UsageError(f"{INPUT_NODE!r} is the input node's name: give that desk another name")
-    first, last = entry or names[0], fallback or names[-1]
-    for role, name in (("entry", first), ("fallback", last)):
-        if name not in desks:
-            raise UsageError(f"{role} desk {name!r} is not one of the desks: {', '.join(names)}")
+    first, last = entry_and_fallback(desks, entry, fallback)
     graph = StateGraph(HandoffState, context_schema=AgentContext)
     for name, agent in desks.items():
         others = tuple(d for d in names if d not in (name, first))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, StateGraph
@@ -21,13 +21,14 @@ from langgraph.types import RetryPolicy, Send
 from pydantic import BaseModel, Field, field_validator
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, call_agent
 from patterns.runtime._input import add_input
 from patterns.runtime._spec import PatternSpec
 
 __all__ = [
     "SPEC",
     "BINS",
+    "CombinedOutput",
     "MapReduceInput",
     "MapReduceOutput",
     "MapReply",
@@ -78,6 +79,13 @@ class MapReduceOutput(BaseModel):
     most_positive: tuple[str, float] | None
     most_negative: tuple[str, float] | None
     batches: int = 0
+
+
+class CombinedOutput(BaseModel):
+    """What the `combine=` shape gives: the partials folded in batch order."""
+
+    value: Any
+    batches: int
 
 
 class MapReduceState(TypedDict, total=False):
@@ -161,6 +169,32 @@ def mapper_update(task: BatchTask, reply: MapReply) -> MapReduceState:
     return {"partials": [{**partial, "batch": task["batch"]}]}
 
 
+def batch_update(task: BatchTask, reply: BaseModel, combine: Combine | None) -> MapReduceState:
+    """A batch's partial: the mapper's reply as it is (`combine=`), or folded from a `MapReply`."""
+    if combine is not None:
+        return {"partials": [{"batch": task["batch"], "value": reply.model_dump(mode="json")}]}
+    return mapper_update(
+        task, reply if isinstance(reply, MapReply) else MapReply.model_validate(reply.model_dump())
+    )
+
+
+async def reduce_turn(
+    state: MapReduceState, ask: Ask, *, reducer: Agent[MapReduceOutput] | None, combine: Combine | None
+) -> MapReduceState:
+    """The reduce: the partials folded in batch order with `combine`, or the reducer agent asked."""
+    if combine is not None:
+        return combined_update(state, combine)
+    if reducer is None:
+        raise UsageError("build_map_reduce needs exactly one of combine=fn(a, b) or reducer=Agent")
+    return reducer_update(state, await ask(reducer, reducer_payload(state)))
+
+
+def combined_update(state: MapReduceState, combine: Combine) -> MapReduceState:
+    partials = sorted(state.get("partials", []), key=lambda p: p["batch"])
+    value = functools.reduce(combine, (p["value"] for p in partials))
+    return {"result": CombinedOutput(value=value, batches=len(partials)).model_dump(mode="json")}
+
+
 def reducer_payload(state: MapReduceState) -> dict[str, Any]:
     partials = sorted(state.get("partials", []), key=lambda p: p["batch"])
     return {"partials": [{k: v for k, v in p.items() if k != "batch"} for p in partials]}
@@ -220,19 +254,10 @@ def build_map_reduce(
         # last wave started, and a crash would redo them all.
         async with runtime.context.slots("map_batch", state["max_concurrency"]):
             reply = await call_agent(runtime.context, mapper, mapper_payload(state))
-        if combine is not None:
-            return {"partials": [{"batch": state["batch"], "value": reply.model_dump(mode="json")}]}
-        return mapper_update(
-            state, reply if isinstance(reply, MapReply) else MapReply.model_validate(reply.model_dump())
-        )
+        return batch_update(state, reply, combine)
 
     async def reduce(state: MapReduceState, runtime: Runtime[AgentContext]) -> MapReduceState:
-        if combine is not None:
-            partials = sorted(state.get("partials", []), key=lambda p: p["batch"])
-            value = functools.reduce(combine, (p["value"] for p in partials))
-            return {"result": {"value": value, "batches": len(partials)}}
-        assert reducer is not None
-        return reducer_update(state, await call_agent(runtime.context, reducer, reducer_payload(state)))
+        return await reduce_turn(state, runtime.context.ask, reducer=reducer, combine=combine)
 
     graph = StateGraph(MapReduceState, context_schema=AgentContext)
     graph.add_node("map_batch", map_batch, input_schema=BatchTask, retry_policy=retry_policy)
@@ -243,6 +268,11 @@ def build_map_reduce(
     return graph.compile(checkpointer=checkpointer, name="map_reduce")
 
 
+def _shape(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The `combine=` shape gives a `CombinedOutput`."""
+    return {"output_model": CombinedOutput} if args.get("combine") is not None else {}
+
+
 SPEC = PatternSpec(
     name="map_reduce",
     summary="one agent over many items in batches, with bounded concurrency, then an associative combine",
@@ -250,4 +280,5 @@ SPEC = PatternSpec(
     output_model=MapReduceOutput,
     state_type=MapReduceState,
     build=build_map_reduce,
+    shape=_shape,
 )

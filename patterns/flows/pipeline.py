@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import operator
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import pairwise
 from typing import Annotated, Any, Literal, TypedDict
 
@@ -23,7 +23,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, call_agent
 from patterns.runtime._input import INPUT_NODE, PayloadInput, add_input, takes_payload
 from patterns.runtime._spec import PatternSpec
 
@@ -232,17 +232,71 @@ def _build_invoice(
     return graph.compile(checkpointer=checkpointer, name="pipeline")
 
 
-def _stage_name(stage: Stage) -> str:
+def stage_name(stage: Stage) -> str:
+    """A stage's node name: the agent's or the nested pattern's name, or the function's."""
     if isinstance(stage, Agent | Pregel):
         return stage.name or ""
     return getattr(stage, "__name__", "")
+
+
+# -- the staged shape's turns (shared with the adapters) -----------------------
+
+
+def stage_payload(state: StagesState) -> dict[str, Any]:
+    """What the next stage (and the gate) is given: the previous output, or the run's input."""
+    return state.get("last", state["input"])
+
+
+def stage_update(name: str, output: dict[str, Any]) -> StagesState:
+    return {"last": output, "outputs": {name: output}}
+
+
+def gate_update(state: StagesState, reply: Any) -> StagesState:
+    """Passed: no update. Rejected: the result, with the gate's reasons (the last stage never runs)."""
+    verdict = Validation.model_validate(reply.model_dump() if isinstance(reply, BaseModel) else reply)
+    if verdict.valid:
+        return {}
+    output = StagesOutput(
+        status="rejected",
+        output=stage_payload(state),
+        outputs=state.get("outputs", {}),
+        reasons=verdict.reasons,
+    )
+    return {"result": output.model_dump(mode="json")}
+
+
+def finish_stages(state: StagesState) -> StagesState:
+    output = StagesOutput(status="completed", output=state["last"], outputs=state["outputs"])
+    return {"result": output.model_dump(mode="json")}
+
+
+async def stage_turn(stage: Stage, name: str, state: StagesState, ask: Ask) -> StagesState:
+    """An agent or function stage's turn on the previous output (a nested pattern is LangGraph's own)."""
+    payload = stage_payload(state)
+    if isinstance(stage, Agent):
+        return stage_update(name, (await ask(stage, payload)).model_dump(mode="json"))
+    if isinstance(stage, Pregel):
+        raise UsageError(
+            f"stage {name!r} is a compiled LangGraph pattern: nested patterns run on LangGraph only; "
+            "on other frameworks make the stage an agent or an async function"
+        )
+    return stage_update(name, dict(await stage(payload)))
+
+
+async def gate_turn(gate: Gate, state: StagesState, ask: Ask) -> StagesState:
+    """The gate's check of the stage before the last: an agent asked, or a function (sync or async)."""
+    checked = stage_payload(state)
+    if isinstance(gate, Agent):
+        return gate_update(state, await ask(gate, checked))
+    reply = gate(checked)
+    return gate_update(state, await reply if inspect.isawaitable(reply) else reply)
 
 
 def _build_stages(
     stages: list[Stage], gate: Gate | None, checkpointer: Any, retry_policy: RetryPolicy | None
 ) -> PatternGraph:
     """stage_1 -> ... -> [gate ->] stage_n -> finish; a rejecting gate ends the run with the result."""
-    names = [_stage_name(stage) for stage in stages]
+    names = [stage_name(stage) for stage in stages]
     if not stages:
         raise UsageError("build_pipeline needs at least one stage: stages=[Agent(...) or an async function]")
     if len(set(names)) != len(names) or not all(names) or {"gate", "finish", INPUT_NODE} & set(names):
@@ -250,26 +304,18 @@ def _build_stages(
 
     def node(stage: Stage, name: str) -> Any:
         async def run(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
-            payload = state.get("last", state["input"])
-            if isinstance(stage, Agent):
-                out = (await call_agent(runtime.context, stage, payload)).model_dump(mode="json")
-            elif isinstance(stage, Pregel):
-                # Called from this node, not added as one: the nested flow keeps its own
-                # state keys (its `result` cannot overwrite ours) and, built without a
-                # checkpointer, saves its steps in this run's checkpointer under the
-                # stage's namespace, so a resumed run resumes inside it.
-                given = {"input": payload} if takes_payload(stage) else payload
-                out = (await stage.ainvoke(given, context=runtime.context))["result"]
-            else:
-                out = dict(await stage(payload))
-            return {"last": out, "outputs": {name: out}}
+            if not isinstance(stage, Pregel):
+                return await stage_turn(stage, name, state, runtime.context.ask)
+            # Called from this node, not added as one: the nested flow keeps its own
+            # state keys (its `result` cannot overwrite ours) and, built without a
+            # checkpointer, saves its steps in this run's checkpointer under the
+            # stage's namespace, so a resumed run resumes inside it.
+            payload = stage_payload(state)
+            given = {"input": payload} if takes_payload(stage) else payload
+            return stage_update(name, (await stage.ainvoke(given, context=runtime.context))["result"])
 
         run.__name__ = name
         return run
-
-    def finish(state: StagesState) -> StagesState:
-        output = StagesOutput(status="completed", output=state["last"], outputs=state["outputs"])
-        return {"result": output.model_dump(mode="json")}
 
     graph = StateGraph(StagesState, input_schema=PayloadInput, context_schema=AgentContext)
     for stage, name in zip(stages, names, strict=True):
@@ -277,7 +323,7 @@ def _build_stages(
         graph.add_node(
             name, node(stage, name), retry_policy=None if isinstance(stage, Pregel) else retry_policy
         )
-    graph.add_node("finish", finish)
+    graph.add_node("finish", finish_stages)
     before, last = names[:-1], names[-1]
     for here, there in pairwise([add_input(graph, PayloadInput), *before]):
         graph.add_edge(here, there)
@@ -289,7 +335,10 @@ def _build_stages(
         def passed(state: StagesState) -> str:
             return END if "result" in state else last  # a rejection already wrote the result
 
-        graph.add_node("gate", _gate_node(gate), retry_policy=retry_policy)
+        async def check(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
+            return await gate_turn(gate, state, runtime.context.ask)
+
+        graph.add_node("gate", check, retry_policy=retry_policy)
         graph.add_edge(guarded, "gate")
         graph.add_conditional_edges("gate", passed, [last, END])
     graph.add_edge(last, "finish")
@@ -297,25 +346,11 @@ def _build_stages(
     return graph.compile(checkpointer=checkpointer, name="pipeline")
 
 
-def _gate_node(gate: Gate) -> Any:
-    """The gate as a node: passes (no update), or writes the rejected result with the reasons."""
-
-    async def check(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
-        checked = state.get("last", state["input"])
-        if isinstance(gate, Agent):
-            reply: Any = await call_agent(runtime.context, gate, checked)
-        else:
-            reply = gate(checked)
-            reply = await reply if inspect.isawaitable(reply) else reply
-        verdict = Validation.model_validate(reply if isinstance(reply, dict) else reply.model_dump())
-        if verdict.valid:
-            return {}
-        output = StagesOutput(
-            status="rejected", output=checked, outputs=state.get("outputs", {}), reasons=verdict.reasons
-        )
-        return {"result": output.model_dump(mode="json")}
-
-    return check
+def _shape(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Stages take `{"input": {...}}` and give a `StagesOutput`."""
+    if args.get("stages") is None:
+        return {}
+    return {"input_model": PayloadInput, "output_model": StagesOutput, "state_type": StagesState}
 
 
 SPEC = PatternSpec(
@@ -325,4 +360,5 @@ SPEC = PatternSpec(
     output_model=PipelineOutput,
     state_type=PipelineState,
     build=build_pipeline,
+    shape=_shape,
 )

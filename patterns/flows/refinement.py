@@ -25,7 +25,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ConfigDict, Field
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph
 from patterns.runtime._input import add_input
 from patterns.runtime._spec import PatternSpec
 
@@ -175,6 +175,19 @@ class Refinement:
         entry |= {k: critique[k] for k in kept if k in critique}
         return {"critique": critique, "history": [entry]}
 
+    async def generate(self, state: RefinementState, ask: Ask) -> RefinementState:
+        """The generator's turn: the agent asked (or the function called), its draft the update."""
+        if isinstance(self.generator, Agent):
+            return self.generator_update(await ask(self.generator, self.generator_payload(state)))
+        return self.generator_update(await self.generator(self.generator_turn(state)))
+
+    async def critique(self, state: RefinementState, ask: Ask) -> RefinementState:
+        """The critic's turn: the agent asked (or the function called, sync or async) on the draft."""
+        if isinstance(self.critic, Agent):
+            return self.critic_update(state, await ask(self.critic, self.critic_payload(state)))
+        reply = self.critic(self.critic_turn(state))
+        return self.critic_update(state, await reply if inspect.isawaitable(reply) else reply)
+
     def read_score(self, critique: dict[str, Any]) -> float:
         try:
             value = critique[self.score] if isinstance(self.score, str) else self.score(critique)
@@ -285,19 +298,10 @@ def build_refinement(
     flow = Refinement(generator, critic, score, draft, critic_sees, history_fields)
 
     async def generate(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
-        if isinstance(flow.generator, Agent):
-            reply = await call_agent(runtime.context, flow.generator, flow.generator_payload(state))
-        else:
-            reply = await flow.generator(flow.generator_turn(state))
-        return flow.generator_update(reply)
+        return await flow.generate(state, runtime.context.ask)
 
     async def critique(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
-        if isinstance(flow.critic, Agent):
-            reply = await call_agent(runtime.context, flow.critic, flow.critic_payload(state))
-        else:
-            reply = flow.critic(flow.critic_turn(state))
-            reply = await reply if inspect.isawaitable(reply) else reply
-        return flow.critic_update(state, reply)
+        return await flow.critique(state, runtime.context.ask)
 
     graph = StateGraph(RefinementState, context_schema=AgentContext)
     graph.add_node("generate", generate, retry_policy=retry_policy)

@@ -75,6 +75,15 @@ def specialist_update(speciality: str, state: RoutingState, reply: Answer) -> Ro
     return {"result": output.model_dump()}
 
 
+def default_route(routes: Mapping[str, Any], default: str | None) -> str:
+    """Where a route the flow does not know goes: `default`, or the last route."""
+    names = list(routes)
+    fallback = names[-1] if default is None else default
+    if fallback not in routes:
+        raise UsageError(f"default route {fallback!r} is not one of the routes: {', '.join(names)}")
+    return fallback
+
+
 # -- nodes -------------------------------------------------------------------
 
 
@@ -130,9 +139,7 @@ def build_routing(
         raise UsageError(
             f"route names must be identifiers other than classify and {INPUT_NODE}: {', '.join(map(repr, bad))}"
         )
-    fallback = names[-1] if default is None else default
-    if fallback not in routes:
-        raise UsageError(f"default route {fallback!r} is not one of the routes: {', '.join(names)}")
+    fallback = default_route(routes, default)
 
     async def classify(state: RoutingState, runtime: Runtime[AgentContext]) -> RoutingState:
         reply = await call_agent(runtime.context, router, router_payload(state))

@@ -13,7 +13,8 @@ least `quorum` branches answered, and reports which did not.
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.errors import NodeError
@@ -23,13 +24,14 @@ from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel, Field, model_validator
 
 from patterns.errors import OrchError, UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, call_agent
 from patterns.runtime._input import PayloadInput, add_input
 from patterns.runtime._spec import PatternSpec
 
 __all__ = [
     "SPEC",
     "Merged",
+    "Panel",
     "QuorumNotMet",
     "SourceFindings",
     "ScatterGatherInput",
@@ -222,6 +224,78 @@ class PanelTask(TypedDict):
 Merge = Callable[[dict[str, dict[str, Any]]], dict[str, Any]] | Agent[Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """A declared panel of workers: the `workers=` shape of `build_scatter_gather`, checked.
+
+    Its turns (the tasks, each answer or failure, the gather) are shared with the adapters.
+    """
+
+    workers: tuple[Agent[Any], ...]
+    merge: Merge = None
+    quorum: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.workers or len(self.by_name) != len(self.workers):
+            raise UsageError("workers must be one or more agents with different names")
+        if not 1 <= self.need <= len(self.workers):
+            raise UsageError(
+                f"quorum {self.need} must be between 1 and the number of workers ({len(self.workers)})"
+            )
+
+    @property
+    def by_name(self) -> dict[str, Agent[Any]]:
+        return {w.name: w for w in self.workers}
+
+    @property
+    def need(self) -> int:
+        return self.quorum or len(self.workers) // 2 + 1
+
+    def tasks(self, state: PanelState) -> list[PanelTask]:
+        return [{"input": state["input"], "worker": w.name} for w in self.workers]
+
+    def answer_update(self, task: PanelTask, reply: BaseModel) -> PanelState:
+        return {"answers": [{"worker": task["worker"], "answer": reply.model_dump(mode="json")}]}
+
+    def failure_update(self, task: PanelTask, error: BaseException) -> PanelState:
+        return {"failures": [_failure(task["worker"], error)]}
+
+    def answers(self, state: PanelState) -> dict[str, dict[str, Any]]:
+        """The answers by worker name, or `QuorumNotMet` naming every failed worker."""
+        answers = {
+            a["worker"]: a["answer"] for a in sorted(state.get("answers", []), key=lambda a: a["worker"])
+        }
+        if len(answers) < self.need:
+            failed = _failed(_sorted(state.get("failures", [])))
+            raise QuorumNotMet(
+                f"{len(answers)} of {len(self.workers)} workers answered, quorum is {self.need}; failed: {failed}"
+            )
+        return answers
+
+    def merge_payload(self, state: PanelState, answers: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """What a merging agent is asked."""
+        return {"input": state["input"], "answers": answers}
+
+    async def gather(self, state: PanelState, ask: Ask) -> PanelState:
+        """The gather turn: the answers (or `QuorumNotMet`), merged by the agent or function, as the result."""
+        answers = self.answers(state)
+        merged = None
+        if isinstance(self.merge, Agent):
+            merged = await ask(self.merge, self.merge_payload(state, answers))
+        return self.result_update(state, answers, merged)
+
+    def result_update(
+        self, state: PanelState, answers: dict[str, dict[str, Any]], merged: BaseModel | None = None
+    ) -> PanelState:
+        """The result; `merged` is the merging agent's reply (a function merge runs here)."""
+        value = merged.model_dump(mode="json") if merged is not None else None
+        if self.merge is not None and not isinstance(self.merge, Agent):
+            value = self.merge(answers)
+        failed = [SourceFailure(**f) for f in _sorted(state.get("failures", []))]
+        output = PanelOutput(answers=answers, failed=failed, quorum=self.need, merged=value)
+        return {"result": output.model_dump(mode="json")}
+
+
 def build_scatter_gather(
     *,
     researcher: Agent[SourceFindings] | None = None,
@@ -259,7 +333,7 @@ def build_scatter_gather(
             raise UsageError(
                 "build_scatter_gather takes workers=[...] or researcher= and aggregator=, not both"
             )
-        return _build_panel(list(workers), merge, quorum, checkpointer, retry_policy)
+        return _build_panel(Panel(tuple(workers), merge, quorum), checkpointer, retry_policy)
     if researcher is None or aggregator is None:
         raise UsageError("build_scatter_gather needs workers=[Agent, ...], or researcher= and aggregator=")
 
@@ -287,51 +361,22 @@ def build_scatter_gather(
     return graph.compile(checkpointer=checkpointer, name="scatter_gather")
 
 
-def _build_panel(
-    workers: list[Agent[Any]],
-    merge: Merge,
-    quorum: int | None,
-    checkpointer: Any,
-    retry_policy: RetryPolicy | None,
-) -> PatternGraph:
+def _build_panel(panel: Panel, checkpointer: Any, retry_policy: RetryPolicy | None) -> PatternGraph:
     """START -> ask x workers (parallel) -> gather: the panel shape of `build_scatter_gather`."""
-    by_name = {w.name: w for w in workers}
-    if not workers or len(by_name) != len(workers):
-        raise UsageError("workers must be one or more agents with different names")
-    need = quorum or len(workers) // 2 + 1
-    if not 1 <= need <= len(workers):
-        raise UsageError(f"quorum {need} must be between 1 and the number of workers ({len(workers)})")
 
     async def ask(state: PanelTask, runtime: Runtime[AgentContext]) -> PanelState:
-        reply = await call_agent(runtime.context, by_name[state["worker"]], state["input"])
-        return {"answers": [{"worker": state["worker"], "answer": reply.model_dump(mode="json")}]}
+        return panel.answer_update(
+            state, await call_agent(runtime.context, panel.by_name[state["worker"]], state["input"])
+        )
 
     def record_failure(task: PanelTask, error: NodeError) -> Command[Literal["gather"]]:
-        return Command(goto="gather", update={"failures": [_failure(task["worker"], error.error)]})
+        return Command(goto="gather", update=panel.failure_update(task, error.error))
 
     async def gather(state: PanelState, runtime: Runtime[AgentContext]) -> PanelState:
-        answers = {
-            a["worker"]: a["answer"] for a in sorted(state.get("answers", []), key=lambda a: a["worker"])
-        }
-        failures = _sorted(state.get("failures", []))
-        if len(answers) < need:
-            failed = _failed(failures)
-            raise QuorumNotMet(
-                f"{len(answers)} of {len(workers)} workers answered, quorum is {need}; failed: {failed}"
-            )
-        merged: dict[str, Any] | None = None
-        if isinstance(merge, Agent):
-            reply = await call_agent(runtime.context, merge, {"input": state["input"], "answers": answers})
-            merged = reply.model_dump(mode="json")
-        elif merge is not None:
-            merged = merge(answers)
-        output = PanelOutput(
-            answers=answers, failed=[SourceFailure(**f) for f in failures], quorum=need, merged=merged
-        )
-        return {"result": output.model_dump(mode="json")}
+        return await panel.gather(state, runtime.context.ask)
 
     def fan_out(state: PanelState) -> list[Send]:
-        return [Send("ask", {"input": state["input"], "worker": name}) for name in by_name]
+        return [Send("ask", task) for task in panel.tasks(state)]
 
     graph = StateGraph(PanelState, input_schema=PayloadInput, context_schema=AgentContext)
     graph.add_node(
@@ -344,6 +389,13 @@ def _build_panel(
     return graph.compile(checkpointer=checkpointer, name="scatter_gather")
 
 
+def _shape(args: Mapping[str, Any]) -> dict[str, Any]:
+    """A panel of workers takes `{"input": {...}}` and gives a `PanelOutput`."""
+    if args.get("workers") is None:
+        return {}
+    return {"input_model": PayloadInput, "output_model": PanelOutput, "state_type": PanelState}
+
+
 SPEC = PatternSpec(
     name="scatter_gather",
     summary="N workers in parallel on one input, merged, tolerating failures",
@@ -351,4 +403,5 @@ SPEC = PatternSpec(
     output_model=ScatterGatherOutput,
     state_type=ScatterGatherState,
     build=build_scatter_gather,
+    shape=_shape,
 )

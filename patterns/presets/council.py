@@ -11,7 +11,7 @@ from typing import Any
 from langgraph.types import RetryPolicy
 
 from patterns.flows import debate
-from patterns.flows.debate import Debate, Position, Ruling, build_debate
+from patterns.flows.debate import Debate, Position, Ruling
 from patterns.runtime import DEFAULT_RETRY, Agent, PatternGraph
 
 __all__ = ["COUNCIL", "DEBATER", "JUDGE", "RESPONDERS", "SPEC", "council_debate"]
@@ -107,13 +107,12 @@ def council_debate(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """N debaters, R rounds, a vote, a judge (or a human) on no consensus."""
-    return build_debate(
-        debater=COUNCIL.debater, judge=COUNCIL.judge, checkpointer=checkpointer, retry_policy=retry_policy
-    )
+    return SPEC.compile(checkpointer=checkpointer, retry_policy=retry_policy)
 
 
 SPEC = debate.SPEC.preset(
-    council_debate,
+    debater=COUNCIL.debater,
+    judge=COUNCIL.judge,
     summary="N debaters, R rounds, a vote, arbitration on no consensus",
     sample=SAMPLE,
 )

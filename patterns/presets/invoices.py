@@ -14,7 +14,7 @@ from typing import Any
 from langgraph.types import RetryPolicy
 
 from patterns.flows import pipeline
-from patterns.flows.pipeline import Extracted, Record, Validation, build_pipeline
+from patterns.flows.pipeline import Extracted, Record, Validation
 from patterns.runtime import DEFAULT_RETRY, Agent, PatternGraph
 
 __all__ = ["EXTRACTOR", "RESPONDERS", "SPEC", "TRANSFORMER", "VALIDATOR", "invoice_pipeline"]
@@ -160,17 +160,13 @@ def invoice_pipeline(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """extract -> validate -> transform an invoice, with a validation gate."""
-    return build_pipeline(
-        extractor=EXTRACTOR,
-        validator=VALIDATOR,
-        transformer=TRANSFORMER,
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
+    return SPEC.compile(checkpointer=checkpointer, retry_policy=retry_policy)
 
 
 SPEC = pipeline.SPEC.preset(
-    invoice_pipeline,
+    extractor=EXTRACTOR,
+    validator=VALIDATOR,
+    transformer=TRANSFORMER,
     summary="extract -> validate -> transform an invoice, with a validation gate",
     sample=SAMPLE,
 )

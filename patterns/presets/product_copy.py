@@ -13,7 +13,7 @@ from langgraph.types import RetryPolicy
 from pydantic import Field
 
 from patterns.flows import refinement
-from patterns.flows.refinement import Critique, Draft, Refinement, RefinementInput, build_refinement
+from patterns.flows.refinement import Critique, Draft, Refinement, RefinementInput
 from patterns.runtime import DEFAULT_RETRY, Agent, PatternGraph
 
 __all__ = ["CRITIC", "GENERATOR", "PRODUCT_COPY", "RESPONDERS", "SPEC", "ProductBrief", "product_refinement"]
@@ -114,19 +114,14 @@ def product_refinement(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """Product copy written and critiqued until it covers every point within the word limit."""
-    copy = PRODUCT_COPY
-    return build_refinement(
-        generator=copy.generator,
-        critic=copy.critic,
-        critic_sees=copy.critic_sees,
-        history_fields=copy.history_fields,
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
+    return SPEC.compile(checkpointer=checkpointer, retry_policy=retry_policy)
 
 
 SPEC = refinement.SPEC.preset(
-    product_refinement,
+    generator=PRODUCT_COPY.generator,
+    critic=PRODUCT_COPY.critic,
+    critic_sees=PRODUCT_COPY.critic_sees,
+    history_fields=PRODUCT_COPY.history_fields,
     summary="generator -> critic loop until threshold, convergence or max iterations",
     sample=SAMPLE,
     input_model=ProductBrief,

@@ -14,7 +14,7 @@ from typing import Any
 from langgraph.types import RetryPolicy
 
 from patterns.flows import map_reduce
-from patterns.flows.map_reduce import BINS, MapReduceOutput, MapReply, build_map_reduce, combine_partials
+from patterns.flows.map_reduce import BINS, MapReduceOutput, MapReply, combine_partials
 from patterns.runtime import DEFAULT_RETRY, Agent, PatternGraph
 
 __all__ = ["MAPPER", "REDUCER", "RESPONDERS", "SPEC", "review_map_reduce", "reviews", "sentiment"]
@@ -187,13 +187,12 @@ def review_map_reduce(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """Score reviews in batches with bounded concurrency, then reduce."""
-    return build_map_reduce(
-        mapper=MAPPER, reducer=REDUCER, checkpointer=checkpointer, retry_policy=retry_policy
-    )
+    return SPEC.compile(checkpointer=checkpointer, retry_policy=retry_policy)
 
 
 SPEC = map_reduce.SPEC.preset(
-    review_map_reduce,
+    mapper=MAPPER,
+    reducer=REDUCER,
     summary="score 1,000 reviews in batches with bounded concurrency, then reduce",
     sample=SAMPLE,
 )

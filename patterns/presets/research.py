@@ -12,7 +12,7 @@ from typing import Any
 from langgraph.types import RetryPolicy
 
 from patterns.flows import scatter_gather
-from patterns.flows.scatter_gather import Merged, SourceFindings, build_scatter_gather
+from patterns.flows.scatter_gather import Merged, SourceFindings
 from patterns.runtime import DEFAULT_RETRY, Agent, PatternGraph
 
 __all__ = ["AGGREGATOR", "RESEARCHER", "RESPONDERS", "SPEC", "research_scatter_gather"]
@@ -170,13 +170,12 @@ def research_scatter_gather(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """Ask N sources in parallel, merge with provenance, tolerate failures."""
-    return build_scatter_gather(
-        researcher=RESEARCHER, aggregator=AGGREGATOR, checkpointer=checkpointer, retry_policy=retry_policy
-    )
+    return SPEC.compile(checkpointer=checkpointer, retry_policy=retry_policy)
 
 
 SPEC = scatter_gather.SPEC.preset(
-    research_scatter_gather,
+    researcher=RESEARCHER,
+    aggregator=AGGREGATOR,
     summary="ask N sources in parallel, merge with provenance, tolerate failures",
     sample=SAMPLE,
 )

@@ -12,8 +12,8 @@ from typing import Any
 from langgraph.types import RetryPolicy
 
 from patterns.flows import handoff, routing
-from patterns.flows.handoff import DeskReply, build_handoff
-from patterns.flows.routing import Answer, Classification, build_routing
+from patterns.flows.handoff import DeskReply
+from patterns.flows.routing import Answer, Classification
 from patterns.runtime import DEFAULT_RETRY, Agent, PatternGraph
 
 __all__ = [
@@ -155,35 +155,29 @@ def support_routing(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """Classify a customer message, route it to the billing, technical or general specialist."""
-    return build_routing(
-        router=ROUTER,
-        routes=dict.fromkeys(SUPPORT_ROUTES, SPECIALIST),
-        default="general",
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
+    return ROUTING_SPEC.compile(checkpointer=checkpointer, retry_policy=retry_policy)
 
 
 def support_handoff(
     *, checkpointer: Any = None, retry_policy: RetryPolicy | None = DEFAULT_RETRY
 ) -> PatternGraph:
     """Support desks hand a conversation to each other with full context."""
-    return build_handoff(
-        desks=dict.fromkeys(SUPPORT_DESKS, SUPPORT),
-        entry="triage",
-        fallback="general",
-        checkpointer=checkpointer,
-        retry_policy=retry_policy,
-    )
+    return HANDOFF_SPEC.compile(checkpointer=checkpointer, retry_policy=retry_policy)
 
 
 ROUTING_SPEC = routing.SPEC.preset(
-    support_routing, summary="classify a message, route it to the right specialist", sample=ROUTING_SAMPLE
+    router=ROUTER,
+    routes=dict.fromkeys(SUPPORT_ROUTES, SPECIALIST),
+    default="general",
+    summary="classify a message, route it to the right specialist",
+    sample=ROUTING_SAMPLE,
 )
 
 
 HANDOFF_SPEC = handoff.SPEC.preset(
-    support_handoff,
+    desks=dict.fromkeys(SUPPORT_DESKS, SUPPORT),
+    entry="triage",
+    fallback="general",
     summary="desks hand a conversation to each other with full context",
     sample=HANDOFF_SAMPLE,
 )

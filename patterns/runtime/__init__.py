@@ -9,12 +9,20 @@ records and token usage; `PatternSpec` is what a pattern declares about itself.
 """
 
 from patterns.runtime import wire
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent, parse_reply
+from patterns.runtime._agent import (
+    DEFAULT_RETRY,
+    Agent,
+    AgentContext,
+    Ask,
+    PatternGraph,
+    call_agent,
+    parse_reply,
+)
 from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
 from patterns.runtime._input import INPUT_NODE, PayloadInput
 from patterns.runtime._models import BASE_URL_ENV, MODEL_ENV, resolve_model
 from patterns.runtime._result import RunResult, StepRecord
-from patterns.runtime._runner import Durability, StepEvent, arun, validate_input
+from patterns.runtime._runner import Durability, StepEvent, arun, get_flow, validate_input
 from patterns.runtime._spec import PatternSpec, State
 from patterns.runtime._state import apply_update
 from patterns.runtime._usage import AgentUsage, UsageLedger
@@ -28,6 +36,7 @@ __all__ = [
     "Agent",
     "AgentContext",
     "AgentUsage",
+    "Ask",
     "Durability",
     "PatternGraph",
     "PatternSpec",
@@ -41,6 +50,7 @@ __all__ = [
     "arun",
     "call_agent",
     "describe",
+    "get_flow",
     "open_checkpointer",
     "parse_reply",
     "resolve_model",

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeAlias, TypeVar
+from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
@@ -31,6 +32,7 @@ __all__ = [
     "DEFAULT_RETRY",
     "Agent",
     "AgentContext",
+    "Ask",
     "AgentPolicies",
     "PatternGraph",
     "call_agent",
@@ -198,6 +200,25 @@ class AgentContext:
         if key not in self._slots:
             self._slots[key] = asyncio.Semaphore(limit)
         return self._slots[key]
+
+    async def ask(
+        self, agent: Agent[OutputT], payload: dict[str, Any], *, label: str | None = None
+    ) -> OutputT:
+        """`call_agent` in this context: the `Ask` a pattern's shared turns are given on LangGraph."""
+        return await call_agent(self, agent, payload, label=label)
+
+
+class Ask(Protocol):
+    """Asks an agent once and returns its validated reply: how a pattern's turns reach a model.
+
+    A pattern's turns (payload, call, update) are written once, in its flow module,
+    against this: LangGraph nodes pass `runtime.context.ask`; each framework adapter
+    passes its own, which calls the model through that framework.
+    """
+
+    def __call__(
+        self, agent: Agent[OutputT], payload: dict[str, Any], *, label: str | None = None
+    ) -> Awaitable[OutputT]: ...
 
 
 #: Transient model failures (timeouts, 429, 5xx, malformed replies) are retried

@@ -39,7 +39,7 @@ from patterns.runtime._result import RunResult, StepRecord
 from patterns.runtime._spec import PatternSpec
 from patterns.runtime._usage import UsageLedger
 
-__all__ = ["Durability", "StepEvent", "arun", "new_thread_id", "validate_input"]
+__all__ = ["Durability", "StepEvent", "arun", "get_flow", "new_thread_id", "validate_input"]
 
 Durability = Literal["sync", "async", "exit"]
 State = Mapping[str, Any]
@@ -61,7 +61,10 @@ def new_thread_id(pattern: str) -> str:
     return f"{pattern}-{uuid.uuid4().hex[:12]}"
 
 
-def _spec(pattern: str) -> PatternSpec:
+def get_flow(pattern: str | PatternSpec) -> PatternSpec:
+    """A preset by name (a `UsageError` naming the presets if unknown), or the declared flow given."""
+    if isinstance(pattern, PatternSpec):
+        return pattern
     from patterns.presets import PATTERNS  # the presets are built from the flows, which import the runtime
 
     try:
@@ -70,9 +73,9 @@ def _spec(pattern: str) -> PatternSpec:
         raise UsageError(f"unknown pattern {pattern!r}; choose one of: {', '.join(PATTERNS)}") from None
 
 
-def validate_input(pattern: str, data: Any) -> BaseModel:
-    """The pattern's input model, or a `UsageError` naming every field at fault."""
-    spec = _spec(pattern)
+def validate_input(pattern: str | PatternSpec, data: Any) -> BaseModel:
+    """The flow's input model, or a `UsageError` naming every field at fault."""
+    spec = get_flow(pattern)
     try:
         return spec.input_model.model_validate(data)
     except ValidationError as exc:
@@ -81,11 +84,11 @@ def validate_input(pattern: str, data: Any) -> BaseModel:
             for e in exc.errors(include_url=False)[:5]
         )
         more = f" (and {exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
-        raise UsageError(f"invalid input for {pattern}: {problems}{more}") from None
+        raise UsageError(f"invalid input for {spec.name}: {problems}{more}") from None
 
 
 async def arun(
-    pattern: str,
+    pattern: str | PatternSpec,
     input: Any = None,
     *,
     model: BaseChatModel,
@@ -97,21 +100,24 @@ async def arun(
     on_step: Callable[[StepEvent], None] | None = None,
     policies: AgentPolicies | None = None,
 ) -> RunResult:
-    """Run (or resume) `pattern` and return its `RunResult`.
+    """Run (or resume) a preset by name, or your declared flow, and return its `RunResult`.
 
-    `input=None` uses the pattern's sample. `resume=True` continues `thread_id`
+    `input=None` uses the preset's sample. `resume=True` continues `thread_id`
     from its last checkpoint; `resume_value` answers a pending `interrupt`.
+
+    Example:
+        ```python
+        flow = pipeline.SPEC.flow(stages=[drafter, editor])
+        result = await arun(flow, {"input": {"brief": "..."}}, model=resolve_model(), checkpoint="memory")
+        ```
     """
-    spec = _spec(pattern)
+    spec = get_flow(pattern)
+    pattern = spec.name
     if resume and not thread_id:
         raise UsageError("resuming needs the thread id of the run to resume (--thread ID)")
     if durability not in ("sync", "async", "exit"):
         raise UsageError(f"durability must be sync, async or exit, not {durability!r}")
-    state_in = (
-        None
-        if resume
-        else spec.initial_state(validate_input(pattern, spec.sample if input is None else input))
-    )
+    state_in = None if resume else spec.initial_state(validate_input(spec, _input(spec, input)))
     thread_id = thread_id or new_thread_id(pattern)
     usage = _UsageCallback()
     started = time.perf_counter()
@@ -120,7 +126,7 @@ async def arun(
     async with open_checkpointer(checkpoint) as saver, thread_lock(checkpoint, thread_id):
         # With policies that retry, LangGraph's node retry would multiply the attempts.
         own_retry = policies is not None and policies.retry is not None
-        graph = spec.build(checkpointer=saver, **({"retry_policy": None} if own_retry else {}))
+        graph = spec.compile(checkpointer=saver, **({"retry_policy": None} if own_retry else {}))
         receipts = WriteReceipts(saver)
         config: RunnableConfig = {
             "configurable": {"thread_id": thread_id},
@@ -204,6 +210,14 @@ async def arun(
         wall_time_s=round(time.perf_counter() - started, 6),
         resumed=resume,
     )
+
+
+def _input(spec: PatternSpec, given: Any) -> Any:
+    if given is not None:
+        return given
+    if spec.sample is None:
+        raise UsageError(f"this {spec.name} flow has no sample input: pass its input")
+    return spec.sample
 
 
 def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> None:

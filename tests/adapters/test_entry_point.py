@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import textwrap
@@ -61,7 +62,7 @@ async def test_a_pattern_an_adapter_lacks_is_a_usage_error(
     framework: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A pattern registered in patterns.presets that this framework has no flow for yet.
-    monkeypatch.setitem(PATTERNS, "newcomer", PATTERNS["routing"])
+    monkeypatch.setitem(PATTERNS, "newcomer", dataclasses.replace(PATTERNS["routing"], name="newcomer"))
     with pytest.raises(UsageError, match="adapter has no flow for pattern 'newcomer'; it runs: pipeline"):
         await arun(framework, "newcomer")
 

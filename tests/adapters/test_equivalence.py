@@ -1,7 +1,8 @@
-"""Cross-framework equivalence: every pattern, on every framework, in-process and over HTTP.
+"""Cross-framework equivalence: every preset and declared flow, on every framework, in-process and over HTTP.
 
 For the same input and scripted model, a flow's final output is LangGraph's on
-every framework. What each framework sends the model is measured twice: by the
+every framework: the presets, and the declared flows of `_declared.py` (the
+user's own agents, schemas, routes and desks, every builder shape). What each framework sends the model is measured twice: by the
 brain's in-process ledger and by the request log of `orch serve-model` when the
 framework drives its own OpenAI client. The two must agree: the log is what the
 README's wire-cost table is built from.
@@ -20,8 +21,10 @@ import pytest
 
 from adapters import FRAMEWORKS, arun
 from patterns.presets import PATTERNS
-from patterns.runtime import RunResult
+from patterns.runtime import PatternSpec, RunResult
 from patterns.testing import ScriptedBrain, running_server
+
+from ._declared import DECLARED, Declared
 
 OTHERS = [f for f in FRAMEWORKS if f != "langgraph"]
 
@@ -48,25 +51,42 @@ def _wire(framework: str, pattern: str) -> Wire:
     return table.get(pattern, table["*"])
 
 
-async def _langgraph(pattern: str) -> RunResult:
-    result = await arun("langgraph", pattern, brain=ScriptedBrain())
+#: A run's flow: a preset's name, or a declared flow with its input and responders.
+Case = str | Declared
+
+
+def _args(case: Case) -> tuple[str | PatternSpec, Any, ScriptedBrain]:
+    if isinstance(case, str):
+        return case, None, ScriptedBrain()
+    return case.flow, case.input, ScriptedBrain(responders=case.responders)
+
+
+def _pattern(case: Case) -> str:
+    return case if isinstance(case, str) else case.flow.name
+
+
+async def _langgraph(case: Case) -> RunResult:
+    flow, data, brain = _args(case)
+    result = await arun("langgraph", flow, data, brain=brain)
     assert result.status == "completed", result.error
     return result
 
 
-async def _in_process(framework: str, pattern: str) -> RunResult:
-    return await arun(framework, pattern, brain=ScriptedBrain())
+async def _in_process(framework: str, case: Case) -> RunResult:
+    flow, data, brain = _args(case)
+    return await arun(framework, flow, data, brain=brain)
 
 
-async def _via_http(framework: str, pattern: str, log: Path) -> tuple[RunResult, list[dict[str, Any]]]:
-    brain = ScriptedBrain()
+async def _via_http(framework: str, case: Case, log: Path) -> tuple[RunResult, list[dict[str, Any]]]:
+    flow, data, brain = _args(case)
     with running_server(brain, request_log=log) as url:
-        result = await arun(framework, pattern, brain=brain, base_url=url)
+        result = await arun(framework, flow, data, brain=brain, base_url=url)
     records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     return result, [r for r in records if r["path"].endswith("/chat/completions")]
 
 
-def _check_against_langgraph(framework: str, pattern: str, result: RunResult, reference: RunResult) -> None:
+def _check_against_langgraph(framework: str, case: Case, result: RunResult, reference: RunResult) -> None:
+    pattern = _pattern(case)
     assert result.status == "completed", result.error
     assert result.framework == framework and result.pattern == pattern
     assert result.output == reference.output
@@ -84,24 +104,29 @@ def _check_against_langgraph(framework: str, pattern: str, result: RunResult, re
             assert usage.prompt_tokens > reference.usage[agent].prompt_tokens, agent
 
 
-@pytest.mark.parametrize("pattern", list(PATTERNS))
+CASES: list[Case] = [*PATTERNS, *DECLARED]
+
+
+def _id(case: Case) -> str:
+    return case if isinstance(case, str) else case.id
+
+
+@pytest.mark.parametrize("case", CASES, ids=_id)
 @pytest.mark.parametrize("framework", OTHERS)
-async def test_in_process_output_equals_langgraph(framework: str, pattern: str) -> None:
-    reference = await _langgraph(pattern)
-    result = await _in_process(framework, pattern)
-    _check_against_langgraph(framework, pattern, result, reference)
+async def test_in_process_output_equals_langgraph(framework: str, case: Case) -> None:
+    reference = await _langgraph(case)
+    result = await _in_process(framework, case)
+    _check_against_langgraph(framework, case, result, reference)
     assert result.steps, "every run records its steps"
 
 
-@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("case", CASES, ids=_id)
 @pytest.mark.parametrize("framework", OTHERS)
-async def test_via_http_output_and_wire_equal_in_process(
-    framework: str, pattern: str, tmp_path: Path
-) -> None:
-    reference = await _langgraph(pattern)
-    local = await _in_process(framework, pattern)
-    remote, requests = await _via_http(framework, pattern, tmp_path / "requests.jsonl")
-    _check_against_langgraph(framework, pattern, remote, reference)
+async def test_via_http_output_and_wire_equal_in_process(framework: str, case: Case, tmp_path: Path) -> None:
+    reference = await _langgraph(case)
+    local = await _in_process(framework, case)
+    remote, requests = await _via_http(framework, case, tmp_path / "requests.jsonl")
+    _check_against_langgraph(framework, case, remote, reference)
     assert remote.output == local.output
     # What the framework's own OpenAI client really sent equals the in-process accounting.
     assert all(r["status"] == 200 for r in requests), [r["status"] for r in requests]

@@ -31,7 +31,7 @@ from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerEr
 from patterns.flows import refinement as R
 from patterns.flows.scatter_gather import QuorumNotMet
 from patterns.presets import AGENTS
-from patterns.runtime import RunResult, wire
+from patterns.runtime import RunResult, get_flow, wire
 from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain, running_server
 
 from .._samples import SPLIT_VOTE
@@ -43,8 +43,8 @@ async def _flow(
     pattern: str, data: Any = None, *, brain: ScriptedBrain | None = None, **options: Any
 ) -> tuple[dict[str, Any], FlowRun]:
     """Run the adapter directly, so a failure arrives as the exception it is."""
-    flow = FlowRun(FRAMEWORK, pattern, brain or ScriptedBrain())
-    state = await sk.run_flow(pattern, initial_state(pattern, data), flow, **options)
+    flow = FlowRun(FRAMEWORK, get_flow(pattern), brain or ScriptedBrain())
+    state = await sk.run_flow(initial_state(pattern, data), flow, **options)
     return state, flow
 
 
@@ -73,9 +73,9 @@ async def _langgraph(pattern: str, data: Any = None) -> RunResult:
 async def test_a_fault_fails_the_run_with_the_original_error(
     faults: FaultPolicy, error: type[Exception], failed_step: str
 ) -> None:
-    flow = FlowRun(FRAMEWORK, "pipeline", ScriptedBrain(faults=faults))
+    flow = FlowRun(FRAMEWORK, get_flow("pipeline"), ScriptedBrain(faults=faults))
     with pytest.raises(error) as raised:
-        await sk.run_flow("pipeline", initial_state("pipeline", None), flow)
+        await sk.run_flow(initial_state("pipeline", None), flow)
     assert type(raised.value) is error, "SK's wrapper, not the fault"
     last = flow.recorder.steps[-1]
     assert (last.agent, last.status) == (failed_step, "error")
@@ -92,10 +92,10 @@ async def test_a_failed_branch_stops_the_fan_out_and_leaves_nothing_running() ->
     brain = ScriptedBrain(
         latency=LatencyPolicy(mean=0.2), faults=FaultPolicy(down_agents=frozenset({"mapper"}))
     )
-    flow = FlowRun(FRAMEWORK, "map_reduce", brain)
+    flow = FlowRun(FRAMEWORK, get_flow("map_reduce"), brain)
     started = time.perf_counter()
     with pytest.raises(ServerError):
-        await sk.run_flow("map_reduce", initial_state("map_reduce", None), flow)
+        await sk.run_flow(initial_state("map_reduce", None), flow)
     assert time.perf_counter() - started < 0.6, "the run waited for batches after the first failed"
     assert not _other_tasks()
     # The first wave, and at most one batch per slot that opened before the run was cancelled.
@@ -408,10 +408,8 @@ async def test_state_path_saves_the_flow_state_and_every_agents_thread(tmp_path:
 async def test_the_runtime_has_no_state_to_save() -> None:
     from semantic_kernel.agents.runtime import InProcessRuntime
 
-    flow = FlowRun(FRAMEWORK, "refinement", ScriptedBrain())
-    ctx = Context(
-        "refinement", initial_state("refinement", None), flow, {}, service=ScriptedChatCompletion(flow.brain)
-    )
+    flow = FlowRun(FRAMEWORK, get_flow("refinement"), ScriptedBrain())
+    ctx = Context(initial_state("refinement", None), flow, {}, service=ScriptedChatCompletion(flow.brain))
     orchestration, task = build(ctx)
     runtime = InProcessRuntime()
     runtime.start()
