@@ -20,10 +20,10 @@ demo: $(STAMP)
 	$(BIN)/orch demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check patterns adapters tests benchmarks notebooks
+	$(BIN)/ruff check patterns adapters distributed tests benchmarks notebooks
 
 typecheck: $(STAMP)
-	$(BIN)/mypy patterns adapters
+	$(BIN)/mypy patterns adapters distributed
 
 test: lint typecheck
 	$(BIN)/pytest -q

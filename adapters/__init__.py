@@ -27,11 +27,12 @@ from typing import Any, Protocol
 
 from adapters._common import FlowRun, disable_telemetry, initial_state
 from patterns.errors import UsageError
+from patterns.observability import _hooks as telemetry
 from patterns.resilience import AgentPolicies
 from patterns.runtime import PatternSpec, RunResult, get_flow
 from patterns.testing import ScriptedBrain
 
-__all__ = ["FRAMEWORKS", "arun", "run"]
+__all__ = ["FRAMEWORKS", "PORTABLE", "arun", "run"]
 
 #: framework -> (module, import probe, pip extra)
 FRAMEWORKS: dict[str, tuple[str, str, str]] = {
@@ -40,6 +41,12 @@ FRAMEWORKS: dict[str, tuple[str, str, str]] = {
     "crewai": ("adapters.crewai", "crewai", "crewai"),
     "semantic_kernel": ("adapters.semantic_kernel", "semantic_kernel", "sk"),
 }
+
+
+#: The patterns every framework adapter runs, any declared flow of them. The newer ones
+#: (orchestrator, supervisor, tools, approval and guardrails) run on LangGraph only so far;
+#: an adapter asked for one says which it runs.
+PORTABLE = ("pipeline", "scatter_gather", "map_reduce", "refinement", "debate", "routing", "handoff")
 
 
 class _Adapter(Protocol):
@@ -100,7 +107,10 @@ async def arun(
     state = initial_state(spec, input)
     flow_run = FlowRun(framework, spec, brain or ScriptedBrain(), policies=policies)
     try:
-        final = await adapter.run_flow(state, flow_run, base_url=base_url, **options)
+        # The run's span is current while the framework runs, so its own spans (AutoGen's
+        # runtime, SK's diagnostics) nest under ours when traces are exported.
+        with telemetry.adapter_run(flow_run):
+            final = await adapter.run_flow(state, flow_run, base_url=base_url, **options)
     except UsageError:
         raise
     except Exception as exc:  # a flow failure is a result to report, not a crash

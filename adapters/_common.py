@@ -8,6 +8,8 @@ This module holds the rest that would otherwise be written once per adapter.
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import logging
 import os
 import time
@@ -19,7 +21,9 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel
 
 from patterns.errors import UsageError
-from patterns.flows.debate import human_update
+from patterns.flows.debate import human_question, human_update
+from patterns.observability import _hooks as telemetry
+from patterns.observability._pricing import SCRIPTED_MODEL, active_pricing
 from patterns.resilience.policies import AgentPolicies, protected_call
 from patterns.runtime import (
     Agent,
@@ -31,12 +35,14 @@ from patterns.runtime import (
     get_flow,
     parse_reply,
     validate_input,
+    wire,
 )
 from patterns.testing import Reply, ScriptedBrain
 
 T = TypeVar("T", bound=BaseModel)
 B = TypeVar("B")
 R = TypeVar("R")
+D = TypeVar("D")
 
 __all__ = [
     "FlowRun",
@@ -46,6 +52,7 @@ __all__ = [
     "disable_telemetry",
     "flow_builder",
     "human_arbitrator",
+    "human_prompt",
     "initial_state",
     "parse",
     "quiet_framework_logs",
@@ -174,6 +181,13 @@ def initial_state(flow: str | PatternSpec, data: Any) -> dict[str, Any]:
     return spec.initial_state(validate_input(spec, spec.sample if data is None else data))
 
 
+def human_prompt(state: Mapping[str, Any]) -> str:
+    """What a framework shows the human arbitrator: what LangGraph's `interrupt` carries, as text."""
+    question = human_question(state)  # type: ignore[arg-type]
+    ask = question.pop("ask")
+    return f"{ask}\n{wire.canonical_json(question)}"
+
+
 def human_arbitrator(
     framework: str, state: Mapping[str, Any], options: Mapping[str, Any]
 ) -> Callable[[str], str]:
@@ -226,7 +240,9 @@ class FlowRun:
             status, message = "failed", "the flow ended without producing a result"
         else:
             output = self.spec.output_model.model_validate(state["result"]).model_dump(mode="json")
-        return RunResult(
+        prompt_tokens = sum(u.prompt_tokens for u in usage.values())
+        completion_tokens = sum(u.completion_tokens for u in usage.values())
+        result = RunResult(
             framework=self.framework,
             pattern=self.pattern,
             status=status,
@@ -235,11 +251,14 @@ class FlowRun:
             steps=sorted(self.recorder.steps, key=lambda s: (s.start, s.agent)),
             calls=sum(u.calls for u in usage.values()),
             failed_calls=sum(u.failures for u in usage.values()),
-            prompt_tokens=sum(u.prompt_tokens for u in usage.values()),
-            completion_tokens=sum(u.completion_tokens for u in usage.values()),
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
             usage=usage,
+            # Every adapter answers from the scripted brain: priced as the scripted model.
+            cost_usd=active_pricing().cost(SCRIPTED_MODEL, prompt_tokens, completion_tokens),
             wall_time_s=round(time.perf_counter() - self.recorder.started, 6),
         )
+        return telemetry.adapter_finished(self, result)
 
 
 def _delta(before: Mapping[str, AgentUsage], after: Mapping[str, AgentUsage]) -> dict[str, AgentUsage]:
@@ -279,6 +298,19 @@ class FlowState:
     def args(self) -> Mapping[str, Any]:
         return self.flow.spec.args
 
+    @property
+    def arguments(self) -> dict[str, Any]:
+        """The flow's builder arguments with the builder's own defaults for those not declared."""
+        bound = inspect.signature(self.flow.spec.build).bind(**self.args)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+
+    def declared(self, cls: type[D]) -> D:
+        """The pattern's declared value (`Refinement`, `Debate`, `Panel`) built from the flow's arguments."""
+        arguments = self.arguments
+        values = {f.name: arguments[f.name] for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in values.items()})
+
     def apply(self, update: Mapping[str, Any] | None) -> None:
         self.state = apply_update(self.flow.spec.state_type, self.state, update)
 
@@ -288,11 +320,16 @@ class FlowState:
         """`call()` (one model call through the framework, parsed) under the run's `AgentPolicies`, if any.
 
         The same composition LangGraph's `call_agent` applies (`protected_call`), keyed
-        by the same names, so a flow has the same protection on every framework.
+        by the same names, so a flow has the same protection, and the same spans,
+        metrics and log records (`patterns.observability`), on every framework.
         """
-        if self.flow.policies is None:
-            return await call()
-        return await protected_call(self.flow.policies, label or agent.name, agent.name, payload, call)
+        who = label or agent.name
+        observed = telemetry.adapter_call(self.flow, who, agent.name, description=agent.description)
+        attempt = observed.attempts(call)
+        with observed:
+            if self.flow.policies is None:
+                return await attempt()
+            return await protected_call(self.flow.policies, who, agent.name, payload, attempt)
 
     def fail(self, error: BaseException) -> None:
         """Remember the first agent error: frameworks wrap it in their own exception types."""

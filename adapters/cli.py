@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from adapters import FRAMEWORKS, arun
+from adapters import FRAMEWORKS, PORTABLE, arun
 from patterns.cli import brain_from_args, read_input, result_table
 from patterns.errors import UsageError
 from patterns.presets import PATTERNS
@@ -50,7 +50,7 @@ def register(sub: Any, parsers: dict[str, argparse.ArgumentParser]) -> None:
         parents=[parsers["model-options"]],
         help="run every pattern on every framework and compare them side by side",
     )
-    compare.add_argument("--patterns", nargs="+", choices=list(PATTERNS), default=list(PATTERNS))
+    compare.add_argument("--patterns", nargs="+", choices=PORTABLE, default=list(PORTABLE))
     compare.add_argument("--frameworks", nargs="+", choices=list(FRAMEWORKS), default=list(FRAMEWORKS))
     compare.add_argument("--via-http", action="store_true")
     compare.add_argument("--json", action="store_true", help="print every RunResult as JSON")

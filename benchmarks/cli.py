@@ -24,11 +24,10 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from adapters import FRAMEWORKS
+from adapters import FRAMEWORKS, PORTABLE
 from benchmarks.profiles import MEASURES, PROFILES
 from patterns.cli import run_main
 from patterns.errors import UsageError
-from patterns.presets import PATTERNS
 
 __all__ = ["add_arguments", "main", "register"]
 
@@ -43,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the profile by name (default full; --quick is --size quick; tiny is for tests)",
     )
-    parser.add_argument("--patterns", nargs="+", choices=list(PATTERNS), default=list(PATTERNS))
+    parser.add_argument("--patterns", nargs="+", choices=PORTABLE, default=list(PORTABLE))
     parser.add_argument("--frameworks", nargs="+", choices=list(FRAMEWORKS), default=list(FRAMEWORKS))
     parser.add_argument("--measures", nargs="+", choices=list(MEASURES), default=list(MEASURES))
     parser.add_argument(

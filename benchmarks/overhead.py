@@ -31,6 +31,7 @@ from langgraph.types import Send
 from rich.console import Console
 from rich.table import Table
 
+from adapters import PORTABLE
 from patterns import AgentContext, ScriptedChatModel
 from patterns.presets import PATTERNS, SAMPLES
 
@@ -120,7 +121,7 @@ async def _measure(pattern: str, repeats: int, warmup: int, checkpointed: bool) 
 
 async def _main(args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
-    for pattern in args.patterns or list(PATTERNS):
+    for pattern in args.patterns or PORTABLE:
         repeats = max(5, args.repeats // 4) if pattern == "map_reduce" else args.repeats
         results.append(await _measure(pattern, repeats, args.warmup, args.checkpointer == "memory"))
     return results
@@ -131,7 +132,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--checkpointer", choices=["none", "memory"], default="none")
-    parser.add_argument("--patterns", nargs="*", choices=list(PATTERNS))
+    parser.add_argument("--patterns", nargs="*", choices=PORTABLE)
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     args = parser.parse_args()
     results = asyncio.run(_main(args))

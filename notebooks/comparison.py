@@ -46,7 +46,7 @@ from IPython.display import Image, Markdown, display
 from nbhelpers import plt, scratch_dir, show_figure, table
 
 import adapters
-from patterns.presets import PATTERNS
+from adapters import PORTABLE
 from patterns.testing import ScriptedBrain, running_server
 
 FRAMEWORKS = list(adapters.FRAMEWORKS)
@@ -62,7 +62,7 @@ FRAMEWORKS
 
 # %%
 results = {}
-for pattern in PATTERNS:
+for pattern in PORTABLE:
     for framework in FRAMEWORKS:
         results[pattern, framework] = await adapters.arun(framework, pattern, brain=ScriptedBrain())
 
@@ -75,7 +75,7 @@ def cell(pattern, framework):
     return f"{same} {r.calls} calls, {r.prompt_tokens:,}/{r.completion_tokens:,} tok"
 
 
-table(["pattern", *FRAMEWORKS], [[p, *(cell(p, f) for f in FRAMEWORKS)] for p in PATTERNS])
+table(["pattern", *FRAMEWORKS], [[p, *(cell(p, f) for f in FRAMEWORKS)] for p in PORTABLE])
 assert all(r.status == "completed" for r in results.values())
 assert all(results[p, f].output == results[p, "langgraph"].output for p, f in results)
 

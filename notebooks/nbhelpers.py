@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import io
 import itertools
+import os
 import shutil
 import tempfile
 import zlib
@@ -50,6 +51,8 @@ __all__ = [
 #: threads instead of starting new ones.
 WORK_DIR = Path(tempfile.mkdtemp(prefix="orch-notebook-"))
 atexit.register(shutil.rmtree, WORK_DIR, ignore_errors=True)
+# The kit's state directory too (CrewAI's files, in the comparison notebook): never the repository.
+os.environ.setdefault("ORCH_STATE_DIR", str(WORK_DIR / "state"))
 
 _threads: defaultdict[str, itertools.count[int]] = defaultdict(lambda: itertools.count(1))
 

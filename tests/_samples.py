@@ -17,3 +17,16 @@ SPLIT_VOTE: dict[str, Any] = {
     "voting": "majority",
     "arbitration": "human",
 }
+
+
+def _unattended() -> list[str]:
+    from patterns.presets import PATTERNS
+
+    return [name for name in PATTERNS if name not in PAUSES_FOR_A_PERSON]
+
+
+#: Presets whose sample stops for a person's answer by design (`orch run approval` exits 3);
+#: their own tests resume them. Tests that run every preset to its end take the others.
+PAUSES_FOR_A_PERSON = frozenset({"approval"})
+#: Every preset that runs to its end unattended.
+UNATTENDED: list[str] = _unattended()

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 import adapters
+from adapters import PORTABLE
 from benchmarks import cli as bench_cli
 from benchmarks.floor import arun_floor
 from benchmarks.overhead import superstep_shape
@@ -25,7 +26,6 @@ from benchmarks.suite import Suite
 from benchmarks.timing import interleave, percentile, summarize
 from patterns import ScriptedChatModel
 from patterns import arun as langgraph_arun
-from patterns.presets import PATTERNS
 from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain
 
 FRAMEWORKS_UNDER_TEST = ["langgraph", "autogen"]  # autogen imports in ~0.1 s; ok or recorded as unavailable
@@ -34,7 +34,7 @@ FRAMEWORKS_UNDER_TEST = ["langgraph", "autogen"]  # autogen imports in ~0.1 s; o
 # -- the floor --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("pattern", PORTABLE)
 async def test_the_asyncio_floor_does_exactly_what_langgraph_does(pattern: str) -> None:
     floor = await arun_floor(pattern, brain=ScriptedBrain())
     graph = await langgraph_arun(pattern, model=ScriptedChatModel(brain=ScriptedBrain()), checkpoint="memory")
@@ -162,10 +162,10 @@ async def test_a_framework_failing_one_pattern_is_timed_on_the_others_and_the_de
 
     from adapters import langgraph as real
 
-    async def run_flow(pattern: str, state: dict[str, Any], flow: Any, **kwargs: Any) -> dict[str, Any]:
-        if pattern == "routing":
+    async def run_flow(state: dict[str, Any], flow: Any, **kwargs: Any) -> dict[str, Any]:
+        if flow.pattern == "routing":
             raise RuntimeError("routing is not implemented")
-        return await real.run_flow(pattern, state, flow, **kwargs)
+        return await real.run_flow(state, flow, **kwargs)
 
     fake = types.ModuleType("fake_framework_adapter")
     fake.run_flow = run_flow  # type: ignore[attr-defined]
@@ -285,7 +285,7 @@ def test_bench_writes_every_measure_with_its_environment(bench_run: Path) -> Non
         assert status["status"] == "ok" or status["error"]
     # the floor and LangGraph did the same work in the run itself
     same = {(r["candidate"], r["pattern"]): r.get("same_output_as_floor") for r in doc["equivalence"]["rows"]}
-    assert all(same["langgraph", p] for p in PATTERNS)
+    assert all(same["langgraph", p] for p in PORTABLE)
     timestamped = list(bench_run.glob("bench-tiny-*.json"))
     assert len(timestamped) == 1 and json.loads(timestamped[0].read_text()) == doc
 

@@ -25,7 +25,19 @@ from patterns.runtime import RunResult
 from ._samples import SPLIT_VOTE
 
 TIMEOUT = 60
-SEVEN = ["pipeline", "scatter_gather", "map_reduce", "refinement", "debate", "routing", "handoff"]
+PRESETS = [
+    "pipeline",
+    "scatter_gather",
+    "map_reduce",
+    "refinement",
+    "debate",
+    "routing",
+    "handoff",
+    "orchestrator",
+    "supervisor",
+    "tools",
+    "approval",
+]
 
 
 def environment(changes: Mapping[str, str | None] | None = None) -> dict[str, str]:
@@ -160,11 +172,11 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(
 # -- happy paths -------------------------------------------------------------------------
 
 
-def test_list_shows_the_seven_patterns(orch_command: list[str], tmp_path: Path) -> None:
+def test_list_shows_every_preset(orch_command: list[str], tmp_path: Path) -> None:
     done = orch(orch_command, "list", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert list(PATTERNS) == SEVEN
-    for name in SEVEN:
+    assert list(PATTERNS) == PRESETS
+    for name in PRESETS:
         assert name in done.stdout
 
 
@@ -209,9 +221,10 @@ def test_demo_runs_every_pattern(orch_command: list[str], tmp_path: Path) -> Non
     done = orch(orch_command, "demo", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    for name in SEVEN:
+    for name in PRESETS:
         assert name in done.stdout
     assert "failed" not in done.stdout
+    assert "approval waits for a person: orch run approval --resume --thread approval-" in done.stdout
 
 
 @pytest.mark.slow
@@ -302,4 +315,4 @@ def test_ctrl_c_names_the_thread_it_made_and_the_run_resumes_from_it(
 def test_run_help_lists_the_patterns(orch_command: list[str], tmp_path: Path) -> None:
     done = orch(orch_command, "run", "--help", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"one of: {', '.join(SEVEN)}" in " ".join(done.stdout.split())
+    assert f"one of: {', '.join(PRESETS)}" in " ".join(done.stdout.split())

@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from pydantic import BaseModel
 
-from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerError, is_transient
+from patterns.errors import (
+    MalformedOutput,
+    ModelTimeout,
+    PermanentModelError,
+    RateLimited,
+    ServerError,
+    is_transient,
+)
 from patterns.flows.map_reduce import combine_partials
 from patterns.presets import AGENTS, sentiment
-from patterns.runtime import parse_reply, wire
+from patterns.runtime import Agent, parse_reply, wire
 from patterns.testing import (
+    TOOL_RESULTS,
     FaultPolicy,
     LatencyPolicy,
     ScriptedBrain,
     ScriptedChatModel,
+    ToolCall,
     count_tokens,
     split_tokens,
 )
@@ -192,3 +202,102 @@ def test_reduce_is_associative_and_commutative(partials: list[dict[str, object]]
     )
     assert combine_partials(shuffled) == whole
     assert regrouped == whole
+
+
+# --------------------------------------------------------------------------- responders that call tools
+
+ADD_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "add",
+        "description": "Add two numbers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+        },
+    },
+}
+
+
+class Total(BaseModel):
+    total: float
+
+
+ADDER = Agent("adder", "Add with the tool. Keys: total.", output=Total)
+
+
+def _adder(payload: dict[str, Any]) -> dict[str, Any] | list[ToolCall]:
+    done = payload.get(TOOL_RESULTS)
+    if not done:
+        return [ToolCall("add", {"a": payload["a"], "b": payload["b"]}), ToolCall("add", {"a": 0, "b": 0})]
+    return {"total": float(done[0]["content"]), "seen": done}
+
+
+def _adder_messages() -> list[BaseMessage]:
+    return [
+        SystemMessage(s) if i == 0 else HumanMessage(s)
+        for i, s in enumerate(wire.render(ADDER, {"a": 2, "b": 3}))
+    ]
+
+
+def test_a_responder_calls_tools_and_reads_their_results_on_the_next_turn() -> None:
+    model = ScriptedChatModel(brain=ScriptedBrain(responders={"adder": _adder}))
+    bound = model.bind_tools([ADD_TOOL])
+    first = bound.invoke(_adder_messages())
+    assert first.content == "" and [(c["name"], c["args"]) for c in first.tool_calls] == [
+        ("add", {"a": 2, "b": 3}),
+        ("add", {"a": 0, "b": 0}),
+    ]
+    ids = [c["id"] for c in first.tool_calls]
+    assert len(set(ids)) == 2 and ids == [c["id"] for c in bound.invoke(_adder_messages()).tool_calls]
+    results = [ToolMessage("5", tool_call_id=ids[0]), ToolMessage("0", tool_call_id=ids[1])]
+    second = bound.invoke([*_adder_messages(), first, *results])
+    assert second.tool_calls == []
+    assert json.loads(str(second.content)) == {
+        "total": 5.0,
+        "seen": [
+            {"name": "add", "arguments": {"a": 2, "b": 3}, "content": "5"},
+            {"name": "add", "arguments": {"a": 0, "b": 0}, "content": "0"},
+        ],
+    }
+    usage = model.brain.ledger.snapshot()["adder"]
+    assert usage.calls == 3 and usage.completion_tokens > 0
+
+
+async def test_tool_calls_stream_like_the_whole_reply() -> None:
+    bound = ScriptedChatModel(brain=ScriptedBrain(responders={"adder": _adder})).bind_tools([ADD_TOOL])
+    whole = await bound.ainvoke(_adder_messages())
+    chunks = [c async for c in bound.astream(_adder_messages())]
+    merged = chunks[0]
+    for chunk in chunks[1:]:
+        merged += chunk
+    assert merged.tool_calls == whole.tool_calls and merged.usage_metadata == whole.usage_metadata
+
+
+def test_a_responder_calling_tools_on_a_request_without_tools_fails_at_once() -> None:
+    model = ScriptedChatModel(brain=ScriptedBrain(responders={"adder": _adder}))
+    with pytest.raises(
+        PermanentModelError, match="responder for agent 'adder' called tools, but the request offers no tools"
+    ):
+        model.invoke(_adder_messages())
+    with pytest.raises(PermanentModelError, match=r"forbids tool calls \(tool_choice='none'\)"):
+        model.bind_tools([ADD_TOOL], tool_choice="none").invoke(_adder_messages())
+    assert model.brain.ledger.snapshot()["adder"].failures == 2
+
+
+def test_an_input_that_already_has_the_tool_results_key_is_refused() -> None:
+    system, user = wire.render(ADDER, {TOOL_RESULTS: "mine"})
+    history = [SystemMessage(system), HumanMessage(user), ToolMessage("5", tool_call_id="c1")]
+    with pytest.raises(PermanentModelError, match="has a 'tool_results' key"):
+        ScriptedChatModel(brain=ScriptedBrain(responders={"adder": _adder})).invoke(history)
+
+
+def test_a_malformed_fault_cuts_a_tool_calling_reply_too() -> None:
+    model = ScriptedChatModel(
+        brain=ScriptedBrain(responders={"adder": _adder}, faults=FaultPolicy(malformed=1.0))
+    )
+    reply = model.bind_tools([ADD_TOOL]).invoke(_adder_messages())
+    assert reply.tool_calls == [] and str(reply.content).startswith('[{"arguments"')
+    with pytest.raises(MalformedOutput):
+        parse_reply(reply, Total, agent="adder")

@@ -22,6 +22,8 @@ from patterns.errors import UsageError
 from patterns.presets import PATTERNS, SAMPLES, reviews, sentiment
 from patterns.runtime import validate_input
 
+from ._samples import UNATTENDED
+
 
 def _model(**faults: Any) -> ScriptedChatModel:
     return ScriptedChatModel(brain=ScriptedBrain(faults=FaultPolicy(**faults)))
@@ -33,7 +35,7 @@ async def _run(pattern: str, data: Any = None, **faults: Any) -> Any:
     return result
 
 
-@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("pattern", UNATTENDED)
 async def test_every_pattern_returns_the_common_result(pattern: str) -> None:
     result = await _run(pattern)
     assert result.framework == "langgraph" and result.pattern == pattern and result.thread_id
@@ -265,7 +267,7 @@ def _without_defaults(pattern: str) -> dict[str, Any]:
     return {k: v for k, v in SAMPLES[pattern].items() if model.model_fields[k].is_required() or k in content}
 
 
-@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("pattern", UNATTENDED)
 async def test_a_graph_called_directly_gets_the_documented_defaults(pattern: str) -> None:
     given = _without_defaults(pattern)
     spec = PATTERNS[pattern]

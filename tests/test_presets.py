@@ -1,4 +1,4 @@
-"""The seven presets give today's outputs, calls and tokens, byte for byte.
+"""The seven original presets give today's outputs, calls and tokens, byte for byte.
 
 `tests/golden/presets.json` was captured from the flows before they were rebuilt
 as presets of the agent-taking builders; equal token counts per agent mean every

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 from langchain_openai import ChatOpenAI
 from openai.types.chat import (
     ChatCompletionMessageParam,
@@ -22,18 +22,22 @@ from openai.types.chat import (
 from pydantic import BaseModel, SecretStr
 
 from patterns.errors import UsageError
-from patterns.presets import AGENTS, PATTERNS
-from patterns.runtime import arun, resolve_model, wire
+from patterns.presets import AGENTS
+from patterns.runtime import Agent, arun, resolve_model, wire
 from patterns.testing import (
+    TOOL_RESULTS,
     FaultPolicy,
     LatencyPolicy,
     ScriptedBrain,
     ScriptedChatModel,
+    ToolCall,
     create_app,
     running_server,
     serve,
 )
 from patterns.testing._server import MAX_BODY_BYTES
+
+from ._samples import UNATTENDED
 
 MESSAGE = {"message": "I was charged twice"}
 
@@ -340,6 +344,36 @@ def test_malformed_body_is_400_from_the_openai_client(url: str) -> None:
             ).encode(),
             "tool_choice",
         ),
+        pytest.param(
+            json.dumps(
+                {
+                    "model": "scripted",
+                    "messages": [
+                        *_wire(),
+                        {"role": "assistant", "content": None, "tool_calls": {"id": "c1"}},
+                    ],
+                }
+            ).encode(),
+            "messages[2].tool_calls",
+            id="tool-calls-not-an-array",
+        ),
+        pytest.param(
+            json.dumps(
+                {
+                    "model": "scripted",
+                    "messages": [
+                        *_wire(),
+                        {
+                            "role": "assistant",
+                            "content": None,
+                            "tool_calls": [{"id": "c1", "type": "function", "function": {"arguments": "{}"}}],
+                        },
+                    ],
+                }
+            ).encode(),
+            "messages[2].tool_calls[0]",
+            id="tool-call-without-a-name",
+        ),
     ],
 )
 def test_bad_bodies_get_openai_style_400_never_500(url: str, body: bytes, param: str | None) -> None:
@@ -374,6 +408,68 @@ def test_content_parts_and_tool_call_history_are_accepted(url: str) -> None:
     ]
     again = _client(url).chat.completions.create(model="scripted", messages=history)
     assert again.choices[0].message.content == local.content
+
+
+ADD_TOOL: ChatCompletionToolParam = {
+    "type": "function",
+    "function": {
+        "name": "add",
+        "description": "Add two numbers.",
+        "parameters": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+        },
+    },
+}
+
+
+def _adder(payload: dict[str, Any]) -> dict[str, Any] | ToolCall:
+    done = payload.get(TOOL_RESULTS)
+    if not done:
+        return ToolCall("add", {"a": payload["a"], "b": payload["b"]})
+    return {"total": float(done[0]["content"]), "added": done[0]["arguments"]}
+
+
+class Sum(BaseModel):
+    total: float
+
+
+def test_a_tool_loop_over_http_matches_in_process() -> None:
+    adder = Agent("adder", "Add with the tool. Keys: total.", output=Sum)
+    system, user = wire.render(adder, {"a": 2, "b": 3})
+    brain = ScriptedBrain(responders={"adder": _adder})
+    local_model = ScriptedChatModel(brain=brain).bind_tools([dict(ADD_TOOL)])
+    local = local_model.invoke([SystemMessage(system), HumanMessage(user)])
+    with running_server(brain) as url:
+        client = _client(url)
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": user},
+        ]
+        first = client.chat.completions.create(model="scripted", messages=messages, tools=[ADD_TOOL])
+        calls = first.choices[0].message.tool_calls
+        assert first.choices[0].finish_reason == "tool_calls" and calls and len(calls) == 1
+        assert (calls[0].id, calls[0].function.name) == (local.tool_calls[0]["id"], "add")  # type: ignore[union-attr]
+        assert json.loads(calls[0].function.arguments) == local.tool_calls[0]["args"] == {"a": 2, "b": 3}  # type: ignore[union-attr]
+        history: list[ChatCompletionMessageParam] = [
+            *messages,
+            {"role": "assistant", "content": None, "tool_calls": [calls[0].model_dump()]},  # type: ignore[list-item]
+            {"role": "tool", "tool_call_id": calls[0].id, "content": "5"},
+        ]
+        second = client.chat.completions.create(model="scripted", messages=history, tools=[ADD_TOOL])
+    local_second = local_model.invoke(
+        [
+            SystemMessage(system),
+            HumanMessage(user),
+            local,
+            ToolMessage("5", tool_call_id=local.tool_calls[0]["id"]),
+        ]
+    )
+    assert json.loads(second.choices[0].message.content or "") == {"total": 5.0, "added": {"a": 2, "b": 3}}
+    assert second.choices[0].message.content == local_second.content
+    assert second.usage and local_second.usage_metadata
+    assert second.usage.prompt_tokens == local_second.usage_metadata["input_tokens"]
 
 
 def test_health_and_unknown_routes(url: str) -> None:
@@ -525,7 +621,7 @@ async def test_chat_openai_async_and_streamed_structured_output(url: str) -> Non
 # --------------------------------------------------------------------------- flows
 
 
-@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("pattern", UNATTENDED)
 async def test_every_pattern_gives_the_same_result_over_http(pattern: str, log_path: Path) -> None:
     local = await arun(pattern, model=resolve_model(), checkpoint="memory")
     brain = ScriptedBrain()

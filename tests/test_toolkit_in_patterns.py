@@ -17,7 +17,6 @@ from pydantic import BaseModel, Field
 from patterns import Agent, FaultPolicy, ScriptedBrain, ScriptedChatModel, arun, call_agent
 from patterns.errors import PermanentModelError, ServerError
 from patterns.flow_control import Coalescer, MemoryCache
-from patterns.presets import PATTERNS
 from patterns.resilience import (
     AgentPolicies,
     Backoff,
@@ -33,6 +32,8 @@ from patterns.resilience import (
     SagaStatus,
     SagaStep,
 )
+
+from ._samples import UNATTENDED
 
 
 async def _no_sleep(_seconds: float) -> None:
@@ -62,7 +63,7 @@ _BASELINE: dict[str, Any] = {}
 def _cases() -> list[Any]:
     return [
         pytest.param(pattern, policies, id=f"{pattern}-{'agent-policies' if policies else 'langgraph-retry'}")
-        for pattern in PATTERNS
+        for pattern in UNATTENDED
         for policies in (False, True)
     ]
 
@@ -94,6 +95,9 @@ class _Fake(BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "fake"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self  # the tool-using agent binds its tools; this model never calls one
 
     def _generate(
         self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any

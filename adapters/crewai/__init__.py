@@ -1,25 +1,38 @@
-"""CrewAI (1.15): the canonical flows as CrewAI Flows whose agent turns are Crews.
+"""CrewAI (1.15): any declared flow as a CrewAI Flow whose agent turns are Crews.
 
-Every agent turn is a CrewAI `Crew` of one `Agent` doing one `Task`, run with
-`Crew.akickoff()` from a step of a CrewAI `Flow` (`@start`, `@listen`,
-`@router`, `and_`/`or_`). The turn's prompt is the pattern's own: CrewAI renders
-"You are {role}. {backstory}" as the system message, so the agent's role is
-`the extractor agent` (or `the debater agent "debater_1"`) and its backstory our
-instructions, and the task description is our user text with its INPUT block.
-The reply is validated by the task's guardrail, `adapters._common.parse` into
-the pattern's model, and merged with the pattern's update function. The
-pattern state lives in the CrewAI flow state (`FlowData`), so CrewAI's
-checkpoints carry it.
+A flow is a preset or the user's own declaration (`SPEC.flow(...)`); everything
+it runs comes from the declared builder arguments (`ctx.args`: the user's
+`Agent`s, functions and rules), and the turns (payloads, updates, stop rules)
+are the pattern modules' own, called with `Context.ask`. Every agent turn is a
+CrewAI `Crew` of one `Agent` doing one `Task`, run with `Crew.akickoff()` from
+a step of a CrewAI `Flow` (`@start`, `@listen`, `@router`, `and_`/`or_`). The
+turn's prompt is the pattern's own (`wire.render` of the user's agent):
+CrewAI renders "You are {role}. {backstory}" as the system message, so the
+CrewAI agent's role is `the reviewer agent` (or `the researcher agent "docs"`
+for a labelled instance) and its backstory the agent's instructions, and the
+task description is our user text with its INPUT block. The reply is
+validated by the task's guardrail, `adapters._common.parse` into the agent's
+`output` model, and merged with the pattern's update function. The pattern
+state lives in the CrewAI flow state (`FlowData`), so CrewAI's checkpoints carry it.
 
-| pattern | CrewAI construct | not native (the pattern's pure function is called) |
+| pattern (shape) | CrewAI construct | not native (the pattern's function is called) |
 | --- | --- | --- |
-| pipeline | Flow: `@start` extract -> `@listen` validate -> `@router` gate -> `@listen` transform / reject | `pipeline.gate`, `pipeline.reject` |
-| scatter_gather | Flow: one `@start` per source (CrewAI runs start methods concurrently), `@listen(and_(...))` aggregate | per-source failure capture (`failure_update`), quorum (`aggregator_payload`, `QuorumNotMet`) |
-| map_reduce | Flow: one `@start` per batch, `@listen(and_(...))` reduce | batching (`batch_tasks`), the fold; the concurrency bound: an `asyncio.Semaphore` of the input's `max_concurrency` (or the `max_concurrency` option) |
-| refinement | Flow loop: `@start("to_generate")` generate -> critique -> `@router` decide -> generate again or finish | `should_continue`, `finish`; CrewAI's `max_method_calls` is set from `refinement.recursion_limit` |
-| debate | Flow loop: `@start` moderator -> `@router` -> debaters in parallel -> `@router(and_(...))` close_round -> moderator ...; vote -> `@router` arbitrate -> judge / ask_human (`Flow.ask` with an `InputProvider`) / finish | `next_round`, `close_round`, `vote` (the tally), `arbitrate`, `human_update`, `finish`; `max_method_calls` from `debate.recursion_limit` |
-| routing | Flow: `@start` classify -> `@router` -> `@listen` billing / technical / general | `router_update` (unknown route -> general) |
-| handoff | Flow: each desk a step; one `@router(or_(desks))` hands control to the desk the last one chose, with the whole history in the state | `desk_update` (the `max_handoffs` bound, unknown targets -> general); `max_method_calls` from `handoff.recursion_limit` |
+| pipeline (`extractor`, `validator`, `transformer`) | Flow: `@start` extract -> `@listen` validate -> `@router` gate -> `@listen` transform / reject | `pipeline.gate`, `pipeline.reject` |
+| pipeline (`stages`, `gate`) | Flow: a `@start`, then a `@listen` per stage (agent or function); with a gate, `@listen` gate -> `@router` -> the last stage, or the end once a rejection wrote the result; `@listen` finish | `stage_turn`, `gate_turn`, `finish_stages`; a nested LangGraph pattern as a stage is refused before the run |
+| scatter_gather (`researcher`, `aggregator`; or `workers`, `merge`, `quorum`) | Flow: one `@start` per source or worker (CrewAI runs start methods concurrently), `@listen(and_(...))` aggregate / gather | per-branch failure capture (`failure_update`), quorum (`aggregator_payload`, `Panel.gather`, `QuorumNotMet`), a function merge |
+| map_reduce (`mapper` with `reducer` or `combine`) | Flow: one `@start` per batch, `@listen(and_(...))` reduce | batching (`batch_tasks`), the fold (`batch_update`, `reduce_turn`); the concurrency bound: an `asyncio.Semaphore` of the input's `max_concurrency` (or the `max_concurrency` option) |
+| refinement (`generator`, `critic`: agents or functions, `score`, ...) | Flow loop: `@start("to_generate")` generate -> critique -> `@router` decide -> generate again or finish | `Refinement.generate`/`critique`, `should_continue`, `finish`; CrewAI's `max_method_calls` is set from the flow's recursion limit |
+| debate (`debater` copies or `debaters`, `judge`, `topology`) | Flow loop: `@start` moderator -> `@router` -> debaters in parallel -> `@router(and_(...))` close_round -> moderator ...; vote -> `@router` arbitrate -> judge / ask_human (`Flow.ask` with an `InputProvider`) / finish | `Debate.next_round` and the debater turns, `close_round`, `vote` (the tally), `arbitrate`, `human_update`, `finish`; `max_method_calls` from the recursion limit |
+| routing (`router`, `routes`, `default`) | Flow: `@start` classify -> `@router` -> `@listen` the route's agent (labelled with the route; one agent may serve several) | `router_update` (an unknown route -> the default) |
+| handoff (`desks`, `entry`, `fallback`) | Flow: each desk a step, the entry desk the `@start`; one `@router(or_(desks))` hands control to the desk the last one chose, with the whole history in the state | `desk_update` (the `max_handoffs` bound, unknown targets -> the fallback); `max_method_calls` from the recursion limit |
+
+Names: the user's sources, workers, debaters, stages, routes and desks need not
+be identifiers and could be `Flow` attributes (`state`, `ask`), so the Flow
+methods are numbered (`stage_1`, `route_2`, `desk_3`, ...); the step records
+carry the user's names, as LangGraph's do, but a fan-out's branches are
+recorded each by its own name (the source, `map_batch_N`, the worker, the
+debater) where LangGraph names them all by their node (`research`, `map_batch`,
+`ask`, `argue`).
 
 Why Flow steps and not a Crew of `async_execution=True` tasks for the fan-outs:
 `Crew.akickoff` awaits its async tasks in order and raises the first failure,
@@ -63,9 +76,10 @@ its parallel siblings are done, so no model call outlives the run.
 
 Human arbitration (debate, `arbitration="human"`): the ask_human step calls
 CrewAI's `Flow.ask`, answered by the flow's `InputProvider`: pass `answer="OPTION"`
-(checked against the options before the run) or `input_func=callable(question) -> str`.
-Without either the run is a `UsageError` (CrewAI's default provider would block on
-the console). Not used: `Task(human_input=True)`, a human reviewing an agent's
+(checked before the run by `adapters._common.human_arbitrator`, as on every
+adapter: an option, or any text for an open question) or
+`input_func=callable(question) -> str`. Without either the run is a `UsageError`
+(CrewAI's default provider would block on the console). Not used: `Task(human_input=True)`, a human reviewing an agent's
 output, and `@human_feedback`, free-text feedback that an LLM collapses into a
 route (it can pause a flow, but only through a feedback provider and persistence).
 
@@ -73,7 +87,9 @@ Checkpoints and resume: `state_path=DIR` writes a CrewAI checkpoint of the flow
 after every step (CrewAI's `@persist` hook, `RuntimeState.checkpoint`, JSON under
 DIR/main); `resume=True` restores the newest one with `Flow.from_checkpoint` and
 runs only the steps that had not completed, with the new run's model (agents are
-built per turn from the run's context, so nothing stale is re-attached). A
+built per turn from the run's context, so nothing stale is re-attached). Resume
+with the same declared flow (and its input: only presets have a sample); the
+checkpoint records the pattern's name, and a flow of another pattern is refused. A
 failed map batch runs again alone; a failed source is a recorded result, as on
 LangGraph, and is not asked again. See `_checkpoint` for why CrewAI's own
 automatic checkpoints are not used (they race with the running flow) and the

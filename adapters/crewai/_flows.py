@@ -1,14 +1,21 @@
-"""The seven canonical flows as CrewAI Flows whose agent turns are Crews (see the package docstring)."""
+"""Any declared flow of the seven patterns as a CrewAI Flow whose agent turns are Crews (see the package docstring).
+
+Everything a flow runs comes from the declared flow's builder arguments
+(`ctx.args`: the user's agents, functions and rules); the turns (payloads,
+updates, stop rules) are the pattern modules' own, called with `Context.ask`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, TypeVar, cast
 
-from crewai import Agent, Crew, Process, Task
+from crewai import Agent as CrewAgent
+from crewai import Crew, Process, Task
 from crewai.flow.flow import Flow, and_, listen, or_, router, start
 from crewai.flow.flow import FlowState as CrewFlowState
 from crewai.lite_agent_output import LiteAgentOutput
@@ -17,24 +24,10 @@ from crewai.tasks.task_output import TaskOutput
 from langgraph.graph import END
 from pydantic import BaseModel, Field
 
-from adapters._common import FlowState, flow_builder, parse
-from patterns.errors import MalformedOutput, ModelError, UsageError
-from patterns.flows import debate as D
-from patterns.flows import handoff as H
-from patterns.flows import map_reduce as MR
-from patterns.flows import pipeline as P
-from patterns.flows import refinement as R
-from patterns.flows import routing as RT
-from patterns.flows import scatter_gather as SG
-from patterns.presets import (  # the presets run by role name until the adapters take declared flows
-    AGENTS,
-    COUNCIL,
-    PATTERNS,
-    PRODUCT_COPY,
-    SUPPORT_DESKS,
-    SUPPORT_ROUTES,
-)
-from patterns.runtime import wire
+from adapters._common import FlowState, flow_builder, human_arbitrator, human_prompt, parse
+from patterns.errors import MalformedOutput, ModelError
+from patterns.flows import debate, handoff, map_reduce, pipeline, refinement, routing, scatter_gather
+from patterns.runtime import Agent, wire
 
 __all__ = ["RESUMABLE", "Context", "FlowData", "build_flow"]
 
@@ -55,7 +48,7 @@ class FlowData(CrewFlowState):
 
     pattern: str = ""
     data: dict[str, Any] = Field(default_factory=dict)
-    goto: str = ""  # handoff: where the last desk sent the customer
+    goto: str = ""  # handoff: the desk the last one handed the customer to
     round_tasks: list[dict[str, Any]] = Field(default_factory=list)  # debate: the round being argued
 
 
@@ -80,44 +73,52 @@ class Context(FlowState):
             self.data.data = self.state
 
     @contextmanager
-    def step(self, agent: str) -> Iterator[None]:
-        with self.flow.recorder.step(agent):
+    def step(self, name: str) -> Iterator[None]:
+        with self.flow.recorder.step(name):
             yield
 
-    async def ask(self, role: str, payload: dict[str, Any], schema: type[M], *, name: str | None = None) -> M:
-        """One agent turn: a Crew of one Agent doing one Task, prompted with the pattern's two messages.
+    async def ask(self, agent: Agent[M], payload: dict[str, Any], *, label: str | None = None) -> M:
+        """One agent turn (the pattern's `Ask`): a Crew of one CrewAI Agent doing one Task.
 
-        The reply is validated by the task's guardrail (the pattern's parse), so CrewAI
-        re-asks a malformed reply itself; once its retries are spent the original
-        `MalformedOutput` is raised, not CrewAI's "failed guardrail validation".
+        The reply is validated by the task's guardrail (the pattern's parse into
+        `agent.output`), so CrewAI re-asks a malformed reply itself; once its retries
+        are spent the original `MalformedOutput` is raised, not CrewAI's "failed
+        guardrail validation".
         """
-        validation = _Validation(schema, name or role)
-        crew = self._crew(role, payload, name, validation)
-        try:
-            await crew.akickoff()
-        except Exception as exc:
-            if validation.error is not None and not isinstance(exc, ModelError):
-                raise validation.error from None
-            raise
-        if validation.reply is None:  # pragma: no cover - CrewAI returns only after the guardrail passed
-            raise RuntimeError(f"the CrewAI task of {name or role} ended without a validated reply")
-        return validation.reply
+        who = label or agent.name
+
+        async def once() -> M:
+            validation = _Validation(agent.output, who)
+            try:
+                await self._crew(agent, payload, label, validation).akickoff()
+            except Exception as exc:
+                if validation.error is not None and not isinstance(exc, ModelError):
+                    raise validation.error from None
+                raise
+            if validation.reply is None:  # pragma: no cover - CrewAI returns only after the guardrail passed
+                raise RuntimeError(f"the CrewAI task of {who} ended without a validated reply")
+            return validation.reply
+
+        # The run's `AgentPolicies` wrap CrewAI's own retries (max_retry_limit, its 429 backoff).
+        return await self.protected(agent, payload, label, once)
 
     def _crew(
-        self, role: str, payload: dict[str, Any], name: str | None, validation: _Validation[Any]
+        self, agent: Agent[Any], payload: dict[str, Any], label: str | None, validation: _Validation[Any]
     ) -> Crew:
         # CrewAI renders "You are {role}. {backstory}\nYour personal goal is: {goal}" as the
         # system message and the task description into the user message, so our system text
-        # becomes role + backstory and our user text (with its INPUT block) the description.
-        system, user = wire.render(AGENTS[role], payload, label=name)
+        # becomes role + backstory (split at any ". ", they join back the same) and our user
+        # text (with its INPUT block) the description.
+        system, user = wire.render(agent, payload, label=label)
         identity, _, instructions = system.partition(". ")
+        who = label or agent.name
         verbose = bool(self.options.get("verbose", False))
         retries = (
             {"max_retry_limit": int(self.options["max_retry_limit"])}
             if "max_retry_limit" in self.options
             else {}
         )
-        agent = Agent(
+        crew_agent = CrewAgent(
             role=identity.removeprefix("You are "),
             goal=f"Do your step of the {self.pattern} flow.",
             backstory=instructions,
@@ -128,16 +129,16 @@ class Context(FlowState):
             **retries,
         )
         task = Task(
-            name=name or role,
+            name=who,
             description=user,
             expected_output=EXPECTED_OUTPUT,
-            agent=agent,
+            agent=crew_agent,
             # A lambda: CrewAI checks a guardrail's return annotation at run time, and ours are strings.
             guardrail=lambda output: validation.check(output),
         )
         return Crew(
-            name=f"{self.pattern}:{name or role}",
-            agents=[agent],
+            name=f"{self.pattern}:{who}",
+            agents=[crew_agent],
             tasks=[task],
             process=Process.sequential,
             verbose=verbose,
@@ -202,71 +203,102 @@ class _Superstep:
 
 
 class _Arbitrator:
-    """CrewAI's `InputProvider` for `Flow.ask`: the human's choice from `answer=` or `input_func=`."""
+    """CrewAI's `InputProvider` for `Flow.ask`: the run's human arbitrator (`answer=` or `input_func=`)."""
 
-    def __init__(self, answer: Any, input_func: Callable[[str], Any] | None) -> None:
-        self._answer, self._input_func = answer, input_func
+    def __init__(self, answer: Callable[[str], str]) -> None:
+        self._answer = answer
 
     def request_input(self, message: str, flow: Any, metadata: dict[str, Any] | None = None) -> str:
-        return str(self._input_func(message) if self._input_func is not None else self._answer)
-
-
-def _to(node: str) -> str:
-    """The router label that sends control to `node` (labels must differ from method names)."""
-    return f"to_{node}"
-
-
-def _named(name: str, method: Any) -> Any:
-    method.__name__ = method.__qualname__ = name
-    return method
+        return self._answer(message)
 
 
 FlowClass = type[Flow[FlowData]]
+#: A flow step: an async function of the flow (`self`); a generated one has its other arguments bound.
+Step = Callable[[Flow[FlowData]], Awaitable[None]]
 
 # Made once: every Flow[...] subscription creates a new class in CrewAI.
 _BASE: FlowClass = Flow[FlowData]
 
 
 def _flow_class(pattern: str, methods: dict[str, Any]) -> FlowClass:
-    """A Flow class for this run: fan-outs have a step per source or batch, and steps close over the run."""
+    """A Flow class for this run: fan-outs have a step per branch, and steps close over the run."""
+    shadowed = sorted(set(methods) & set(dir(_BASE)))
+    if shadowed:  # e.g. pydantic's `validate`, or CrewAI's `ask`, `resume`, `state`
+        raise RuntimeError(f"flow methods {shadowed} would shadow attributes of CrewAI's Flow")
     name = "".join(part.title() for part in pattern.split("_")) + "Flow"
     return type(name, (_BASE,), {"__module__": __name__, **methods})
 
 
-# -- pipeline: extract -> validate -> router gate -> transform | reject
+def _to(method: str) -> str:
+    """The router label that sends control to `method` (labels must differ from method names)."""
+    return f"to_{method}"
+
+
+def _method(name: str, body: Step) -> Step:
+    """A flow method `name` running `body` (a `partial`), with `self` its only parameter.
+
+    CrewAI passes a trigger's output to any parameter but `self`, and a partial's
+    bound arguments (or a closure's defaults) are still parameters.
+    """
+
+    async def method(self: Flow[FlowData]) -> None:
+        await body(self)
+
+    method.__name__ = method.__qualname__ = name
+    return method
+
+
+def _methods(kind: str, bodies: Sequence[Step]) -> dict[str, Step]:
+    """One flow method per body, `{kind}_1`, `{kind}_2`, ...
+
+    Not named after the user's source, worker, debater, stage, route or desk: those
+    need not be identifiers, and could be a CrewAI `Flow` attribute or one of our
+    methods. Step records carry the user's names.
+    """
+    return {f"{kind}_{n}": _method(f"{kind}_{n}", body) for n, body in enumerate(bodies, 1)}
+
+
+# -- pipeline, invoice shape: extract -> validate -> router gate -> transform | reject
 
 
 def _pipeline(ctx: Context) -> FlowClass:
+    return _invoice(ctx) if ctx.args.get("stages") is None else _stages(ctx)
+
+
+def _invoice(ctx: Context) -> FlowClass:
+    args = ctx.arguments
+    extractor, validator, transformer = args["extractor"], args["validator"], args["transformer"]
+
     @start()
     async def extract(self: Flow[FlowData]) -> None:
         with ctx.step("extract"):
-            reply = await ctx.ask("extractor", P.extractor_payload(ctx.state), P.Extracted)
-            ctx.apply(P.extractor_update(ctx.state, reply))
+            reply = await ctx.ask(extractor, pipeline.extractor_payload(ctx.state))
+            ctx.apply(pipeline.extractor_update(ctx.state, reply))
 
     @listen(extract)
-    async def validate(self: Flow[FlowData]) -> None:
+    async def validate_record(self: Flow[FlowData]) -> None:  # not `validate`: pydantic's, on every Flow
         with ctx.step("validate"):
-            reply = await ctx.ask("validator", P.record_payload(ctx.state), P.Validation)
-            ctx.apply(P.validator_update(ctx.state, reply))
+            reply = await ctx.ask(validator, pipeline.record_payload(ctx.state))
+            ctx.apply(pipeline.validator_update(ctx.state, reply))
 
-    @router(validate, emit=[_to("transform"), _to("reject")])
+    @router(validate_record, emit=[_to("transform"), _to("reject")])
     def gate(self: Flow[FlowData]) -> str:
-        return _to(P.gate(ctx.state))
+        return _to(pipeline.gate(ctx.state))
 
     @listen(_to("transform"))
     async def transform(self: Flow[FlowData]) -> None:
         with ctx.step("transform"):
-            reply = await ctx.ask("transformer", P.record_payload(ctx.state), P.Record)
-            ctx.apply(P.transformer_update(ctx.state, reply))
+            reply = await ctx.ask(transformer, pipeline.record_payload(ctx.state))
+            ctx.apply(pipeline.transformer_update(ctx.state, reply))
 
     @listen(_to("reject"))
     def reject(self: Flow[FlowData]) -> None:
         with ctx.step("reject"):
-            ctx.apply(P.reject(ctx.state))
+            ctx.apply(pipeline.reject(ctx.state))
 
     methods = {
         "extract": extract,
-        "validate": validate,
+        "validate_record": validate_record,
         "gate": gate,
         "transform": transform,
         "reject": reject,
@@ -274,97 +306,170 @@ def _pipeline(ctx: Context) -> FlowClass:
     return _flow_class("pipeline", methods)
 
 
-# -- scatter-gather: one start method per source (run in parallel), and_ fan-in to aggregate
+# -- pipeline, stages shape: stage_1 -> ... -> [gate -> router passed ->] last stage -> finish
+
+
+def _stages(ctx: Context) -> FlowClass:
+    args = ctx.arguments
+    checker = args["gate"]
+
+    async def run_stage(self: Flow[FlowData], stage: pipeline.Stage, name: str) -> None:
+        with ctx.step(name):
+            ctx.apply(await pipeline.stage_turn(stage, name, ctx.state, ctx.ask))
+
+    stages = _methods(
+        "stage",
+        [partial(run_stage, stage=stage, name=pipeline.stage_name(stage)) for stage in args["stages"]],
+    )
+    *before, last = stages
+    methods: dict[str, Any] = {}
+    previous: str | None = None  # the step the next one follows; None: the next one starts the flow
+
+    def after(step: str | None) -> Any:
+        return start() if step is None else listen(step)
+
+    for name in before:
+        methods[name], previous = after(previous)(stages[name]), name
+    if checker is not None:  # it checks the output of the stage before the last (or the input)
+
+        async def gate(self: Flow[FlowData]) -> None:
+            with ctx.step("gate"):
+                ctx.apply(await pipeline.gate_turn(checker, ctx.state, ctx.ask))
+
+        @router("gate", emit=[_to(last), "rejected"])
+        def passed(self: Flow[FlowData]) -> str:
+            return "rejected" if "result" in ctx.state else _to(last)  # a rejection wrote the result
+
+        methods |= {"gate": after(previous)(gate), "passed": passed}
+        previous = _to(last)
+    methods[last] = after(previous)(stages[last])
+
+    @listen(last)
+    def finish(self: Flow[FlowData]) -> None:
+        with ctx.step("finish"):
+            ctx.apply(pipeline.finish_stages(ctx.state))
+
+    return _flow_class("pipeline", {**methods, "finish": finish})
+
+
+# -- scatter-gather: one start method per branch (run in parallel), and_ fan-in to the merge
 
 
 def _scatter_gather(ctx: Context) -> FlowClass:
-    methods: dict[str, Any] = {}
-    for i, task in enumerate(SG.research_tasks(ctx.state)):
+    return _sources(ctx) if ctx.args.get("workers") is None else _panel(ctx)
 
-        async def research(self: Flow[FlowData], task: SG.ResearchTask = task) -> None:
-            source = task["source"]["name"]
-            try:
-                with ctx.step(source):
-                    payload = SG.researcher_payload(task)
-                    reply = await ctx.ask("researcher", payload, SG.SourceFindings, name=source)
-            except Exception as exc:  # a failed source is recorded; the quorum decides at the merge
-                ctx.apply(SG.failure_update(task, exc))
-                return
-            ctx.apply(SG.researcher_update(task, reply))
 
-        name = f"research_{i + 1}"  # CrewAI method names must be identifiers; source names need not be
-        methods[name] = start()(_named(name, _no_trigger(research)))
+def _sources(ctx: Context) -> FlowClass:
+    """One researcher over the input's sources, labelled with each source's name, and the aggregator."""
+    args = ctx.arguments
+    researcher, aggregator = args["researcher"], args["aggregator"]
 
-    @listen(and_(*methods))
+    async def research(self: Flow[FlowData], task: scatter_gather.ResearchTask) -> None:
+        source = task["source"]["name"]
+        try:
+            with ctx.step(source):
+                payload = scatter_gather.researcher_payload(task)
+                reply = await ctx.ask(researcher, payload, label=source)
+        except Exception as exc:  # a failed source is recorded; the quorum decides at the merge
+            ctx.apply(scatter_gather.failure_update(task, exc))
+            return
+        ctx.apply(scatter_gather.researcher_update(task, reply))
+
+    tasks = scatter_gather.research_tasks(ctx.state)
+    branches = {
+        name: start()(method)
+        for name, method in _methods("research", [partial(research, task=task) for task in tasks]).items()
+    }
+
+    @listen(and_(*branches))
     async def aggregate(self: Flow[FlowData]) -> None:
         with ctx.step("aggregate"):
-            merged = await ctx.ask("aggregator", SG.aggregator_payload(ctx.state), SG.Merged)
-            ctx.apply(SG.aggregator_update(ctx.state, merged))
+            merged = await ctx.ask(aggregator, scatter_gather.aggregator_payload(ctx.state))
+            ctx.apply(scatter_gather.aggregator_update(ctx.state, merged))
 
-    return _flow_class("scatter_gather", {**methods, "aggregate": aggregate})
+    return _flow_class("scatter_gather", {**branches, "aggregate": aggregate})
 
 
-def _no_trigger(method: Callable[..., Any]) -> Callable[..., Any]:
-    """Hide a closure's bound defaults: CrewAI passes the trigger's output to any extra parameter."""
+def _panel(ctx: Context) -> FlowClass:
+    """A panel of workers, each asked the same input, and the gather (the merge agent or function)."""
+    panel = ctx.declared(scatter_gather.Panel)
 
-    async def run(self: Flow[FlowData]) -> None:
-        await method(self)
+    async def ask(self: Flow[FlowData], task: scatter_gather.PanelTask) -> None:
+        worker = task["worker"]
+        try:
+            with ctx.step(worker):
+                reply = await ctx.ask(panel.by_name[worker], task["input"])
+        except Exception as exc:  # a failed worker is recorded; the quorum decides at the gather
+            ctx.apply(panel.failure_update(task, exc))
+            return
+        ctx.apply(panel.answer_update(task, reply))
 
-    return run
+    tasks = panel.tasks(ctx.state)
+    branches = {
+        name: start()(method)
+        for name, method in _methods("worker", [partial(ask, task=task) for task in tasks]).items()
+    }
+
+    @listen(and_(*branches))
+    async def gather(self: Flow[FlowData]) -> None:
+        with ctx.step("gather"):
+            ctx.apply(await panel.gather(ctx.state, ctx.ask))
+
+    return _flow_class("scatter_gather", {**branches, "gather": gather})
 
 
 # -- map-reduce: one start method per batch, bounded by a semaphore, and_ fan-in to reduce
 
 
 def _map_reduce(ctx: Context) -> FlowClass:
-    tasks = MR.batch_tasks(ctx.state)
+    args = ctx.arguments
+    mapper, reducer, combine = args["mapper"], args["reducer"], args["combine"]
     slots = asyncio.Semaphore(int(ctx.options.get("max_concurrency") or ctx.state["max_concurrency"]))
     superstep = _Superstep()
-    methods: dict[str, Any] = {}
-    for task in tasks:
-        name = f"map_batch_{task['batch'] + 1}"
 
-        async def map_batch(self: Flow[FlowData], task: MR.BatchTask = task, name: str = name) -> None:
-            async with superstep.branch(), slots:
-                with ctx.step(name):
-                    reply = await ctx.ask("mapper", MR.mapper_payload(task), MR.MapReply)
-                ctx.apply(MR.mapper_update(task, reply))
+    async def map_batch(self: Flow[FlowData], task: map_reduce.BatchTask, name: str) -> None:
+        async with superstep.branch(), slots:
+            with ctx.step(name):
+                reply = await ctx.ask(mapper, map_reduce.mapper_payload(task))
+            ctx.apply(map_reduce.batch_update(task, reply, combine))
 
-        methods[name] = start()(_named(name, _no_trigger(map_batch)))
+    batches: dict[str, Any] = {}
+    for task in map_reduce.batch_tasks(ctx.state):
+        name = f"map_batch_{task['batch'] + 1}"  # the method and the step record: which batch
+        batches[name] = start()(_method(name, partial(map_batch, task=task, name=name)))
 
-    @listen(and_(*methods))
+    @listen(and_(*batches))
     async def reduce(self: Flow[FlowData]) -> None:
         with ctx.step("reduce"):
-            reply = await ctx.ask("reducer", MR.reducer_payload(ctx.state), MR.MapReduceOutput)
-            ctx.apply(MR.reducer_update(ctx.state, reply))
+            ctx.apply(await map_reduce.reduce_turn(ctx.state, ctx.ask, reducer=reducer, combine=combine))
 
-    return _flow_class("map_reduce", {**methods, "reduce": reduce})
+    return _flow_class("map_reduce", {**batches, "reduce": reduce})
 
 
 # -- refinement: generate (a start re-entered by the router) -> critique -> router decide
 
 
 def _refinement(ctx: Context) -> FlowClass:
+    loop = ctx.declared(refinement.Refinement)
+
     @start(_to("generate"))
     async def generate(self: Flow[FlowData]) -> None:
         with ctx.step("generate"):
-            reply = await ctx.ask("generator", PRODUCT_COPY.generator_payload(ctx.state), R.Draft)
-            ctx.apply(PRODUCT_COPY.generator_update(reply))
+            ctx.apply(await loop.generate(ctx.state, ctx.ask))
 
     @listen(generate)
     async def critique(self: Flow[FlowData]) -> None:
         with ctx.step("critique"):
-            reply = await ctx.ask("critic", PRODUCT_COPY.critic_payload(ctx.state), R.Critique)
-            ctx.apply(PRODUCT_COPY.critic_update(ctx.state, reply))
+            ctx.apply(await loop.critique(ctx.state, ctx.ask))
 
     @router(critique, emit=[_to("generate"), _to("finish")])
     def decide(self: Flow[FlowData]) -> str:
-        return _to(R.should_continue(ctx.state))
+        return _to(refinement.should_continue(ctx.state))
 
     @listen(_to("finish"))
     def finish(self: Flow[FlowData]) -> None:
         with ctx.step("finish"):
-            ctx.apply(R.finish(ctx.state))
+            ctx.apply(refinement.finish(ctx.state))
 
     methods = {"generate": generate, "critique": critique, "decide": decide, "finish": finish}
     return _flow_class("refinement", methods)
@@ -375,61 +480,66 @@ def _refinement(ctx: Context) -> FlowClass:
 
 
 def _debate(ctx: Context) -> FlowClass:
-    spec = ctx.state["task"]
+    panel = ctx.declared(debate.Debate)
     superstep = _Superstep()
 
     @start(_to("moderator"))
     def moderator(self: Flow[FlowData]) -> None:
-        sends = COUNCIL.next_round(ctx.state)
+        sends = panel.next_round(ctx.state)
         self.state.round_tasks = [] if sends == "vote" else [dict(send.arg) for send in sends]
 
     @router(moderator, emit=[_to("argue"), _to("vote")])
     def moderate(self: Flow[FlowData]) -> str:
         return _to("argue") if self.state.round_tasks else _to("vote")
 
-    debaters: dict[str, Any] = {}
-    for i in range(len(COUNCIL.names(spec))):
-        name = D.debater_name(i)
+    async def argue(self: Flow[FlowData], debater: int, name: str) -> None:
+        task = cast(debate.ArgueTask, self.state.round_tasks[debater])
+        async with superstep.branch():
+            with ctx.step(name):
+                payload = panel.debater_payload(task)
+                reply = await ctx.ask(panel.agent(task), payload, label=panel.label(task))
+            ctx.apply(panel.debater_update(task, reply))
 
-        async def argue(self: Flow[FlowData], i: int = i, name: str = name) -> None:
-            task = cast(D.ArgueTask, self.state.round_tasks[i])
-            async with superstep.branch():
-                with ctx.step(name):
-                    reply = await ctx.ask("debater", COUNCIL.debater_payload(task), D.Position, name=name)
-                ctx.apply(COUNCIL.debater_update(task, reply))
-
-        debaters[name] = listen(_to("argue"))(_named(name, _no_trigger(argue)))
+    names = panel.names(ctx.state["task"])
+    debaters = {
+        method_name: listen(_to("argue"))(method)
+        for method_name, method in _methods(
+            "argue", [partial(argue, debater=i, name=name) for i, name in enumerate(names)]
+        ).items()
+    }
 
     @router(and_(*debaters), emit=[_to("moderator")])
     def close_round(self: Flow[FlowData]) -> str:
-        ctx.apply(D.close_round(ctx.state))
+        with ctx.step("close_round"):
+            ctx.apply(debate.close_round(ctx.state))
         return _to("moderator")
 
     @listen(_to("vote"))
     def vote(self: Flow[FlowData]) -> None:
         with ctx.step("vote"):
-            ctx.apply(D.vote(ctx.state))
+            ctx.apply(debate.vote(ctx.state))
 
     @router(vote, emit=[_to("finish"), _to("judge"), _to("ask_human")])
     def arbitrate(self: Flow[FlowData]) -> str:
-        return _to(D.arbitrate(ctx.state))
+        return _to(debate.arbitrate(ctx.state))
 
     @listen(_to("judge"))
     async def judge(self: Flow[FlowData]) -> None:
+        assert panel.judge is not None  # the panel's own check before round 1
         with ctx.step("judge"):
-            ruling = await ctx.ask("judge", D.judge_payload(ctx.state), D.Ruling)
-            ctx.apply(D.judge_update(ctx.state, ruling))
+            ruling = await ctx.ask(panel.judge, debate.judge_payload(ctx.state))
+            ctx.apply(debate.judge_update(ctx.state, ruling))
 
     @listen(_to("ask_human"))
     def ask_human(self: Flow[FlowData]) -> None:  # sync: CrewAI runs it in a worker thread, ask() blocks
         with ctx.step("ask_human"):
-            choice = self.ask(_human_question(ctx.state))
-            ctx.apply(D.human_update(ctx.state, choice))
+            choice = self.ask(human_prompt(ctx.state))
+            ctx.apply(debate.human_update(ctx.state, choice))
 
     @listen(or_(_to("finish"), judge, ask_human))
     def finish(self: Flow[FlowData]) -> None:
         with ctx.step("finish"):
-            ctx.apply(D.finish(ctx.state))
+            ctx.apply(debate.finish(ctx.state))
 
     methods = {
         "moderator": moderator,
@@ -445,49 +555,38 @@ def _debate(ctx: Context) -> FlowClass:
     return _flow_class("debate", methods)
 
 
-def _arbitrator(ctx: Context) -> _Arbitrator:
-    answer, input_func = ctx.options.get("answer"), ctx.options.get("input_func")
-    if answer is None and input_func is None:
-        raise UsageError(
-            "debate with arbitration='human' on CrewAI needs the arbitrator's choice: pass answer='OPTION' (orch: --answer OPTION) "
-            "or input_func=callable(question) -> str (it answers the flow's Flow.ask)"
-        )
-    options = ctx.state["task"]["options"]
-    if input_func is None and answer not in options:
-        raise UsageError(f"answer {answer!r} is not an option; choose one of: {', '.join(options)}")
-    return _Arbitrator(answer, input_func)
-
-
-def _human_question(state: D.DebateState) -> str:
-    spec = state["task"]
-    ask = {"question": spec["question"], "options": spec["options"], "vote": state["vote"]}
-    return f"The debaters did not agree. Reply with one of the options.\n{wire.canonical_json(ask)}"
-
-
-# -- routing: classify -> router -> billing | technical | general
+# -- routing: classify -> router -> the route's agent (labelled with the route)
 
 
 def _routing(ctx: Context) -> FlowClass:
+    args = ctx.arguments
+    classifier, routes = args["router"], args["routes"]
+    fallback = routing.default_route(routes, args["default"])
+
     @start()
     async def classify(self: Flow[FlowData]) -> None:
         with ctx.step("classify"):
-            reply = await ctx.ask("router", RT.router_payload(ctx.state), RT.Classification)
-            ctx.apply(RT.router_update(ctx.state, reply, SUPPORT_ROUTES, "general"))
+            reply = await ctx.ask(classifier, routing.router_payload(ctx.state))
+            ctx.apply(routing.router_update(ctx.state, reply, list(routes), fallback))
 
-    @router(classify, emit=[_to(s) for s in SUPPORT_ROUTES])
-    def route(self: Flow[FlowData]) -> str:
-        return _to(RT.pick_specialist(ctx.state))
+    async def answer(self: Flow[FlowData], route: str, agent: Agent[routing.Answer]) -> None:
+        with ctx.step(route):
+            payload = routing.specialist_payload(route, ctx.state)
+            reply = await ctx.ask(agent, payload, label=route)
+            ctx.apply(routing.specialist_update(route, ctx.state, reply))
 
-    methods: dict[str, Any] = {"classify": classify, "route": route}
-    for speciality in SUPPORT_ROUTES:
+    specialists = _methods(
+        "route", [partial(answer, route=route, agent=agent) for route, agent in routes.items()]
+    )
+    method_of = dict(zip(routes, specialists, strict=True))
 
-        async def answer(self: Flow[FlowData], speciality: str = speciality) -> None:
-            with ctx.step(speciality):
-                payload = RT.specialist_payload(speciality, ctx.state)
-                reply = await ctx.ask("specialist", payload, RT.Answer, name=speciality)
-                ctx.apply(RT.specialist_update(speciality, ctx.state, reply))
+    @router(classify, emit=[_to(name) for name in specialists])
+    def pick(self: Flow[FlowData]) -> str:
+        return _to(method_of[routing.pick_specialist(ctx.state)])
 
-        methods[speciality] = listen(_to(speciality))(_named(speciality, _no_trigger(answer)))
+    methods: dict[str, Any] = {"classify": classify, "pick": pick}
+    for name, method in specialists.items():
+        methods[name] = listen(_to(name))(method)
     return _flow_class("routing", methods)
 
 
@@ -495,22 +594,26 @@ def _routing(ctx: Context) -> FlowClass:
 
 
 def _handoff(ctx: Context) -> FlowClass:
+    args = ctx.arguments
+    desks = args["desks"]
+    entry, fallback = handoff.entry_and_fallback(desks, args["entry"], args["fallback"])
+
+    async def turn(self: Flow[FlowData], desk: str, agent: Agent[handoff.DeskReply]) -> None:
+        with ctx.step(desk):
+            reply = await ctx.ask(agent, handoff.desk_payload(desk, ctx.state), label=desk)
+            goto, update = handoff.desk_update(desk, ctx.state, reply, list(desks), entry, fallback)
+            ctx.apply(update)
+            self.state.goto = goto
+
+    staffed = _methods("desk", [partial(turn, desk=desk, agent=agent) for desk, agent in desks.items()])
+    method_of = dict(zip(desks, staffed, strict=True))
     methods: dict[str, Any] = {}
-    for desk in SUPPORT_DESKS:
+    for desk, name in method_of.items():  # the entry desk starts; no desk hands back to it
+        methods[name] = (start() if desk == entry else listen(_to(name)))(staffed[name])
 
-        async def turn(self: Flow[FlowData], desk: str = desk) -> None:
-            with ctx.step(desk):
-                reply = await ctx.ask("support", H.desk_payload(desk, ctx.state), H.DeskReply, name=desk)
-                goto, update = H.desk_update(desk, ctx.state, reply, SUPPORT_DESKS, "triage", "general")
-                ctx.apply(update)
-                self.state.goto = goto
-
-        trigger = start() if desk == "triage" else listen(_to(desk))
-        methods[desk] = trigger(_named(desk, _no_trigger(turn)))
-
-    @router(or_(*methods), emit=[*(_to(d) for d in SUPPORT_DESKS if d != "triage"), "answered"])
+    @router(or_(*methods), emit=[*(_to(method_of[d]) for d in desks if d != entry), "answered"])
     def hand_off(self: Flow[FlowData]) -> str:
-        return "answered" if self.state.goto == END else _to(self.state.goto)
+        return "answered" if self.state.goto == END else _to(method_of[self.state.goto])
 
     return _flow_class("handoff", {**methods, "hand_off": hand_off})
 
@@ -527,15 +630,19 @@ _BUILDERS: dict[str, Callable[[Context], FlowClass]] = {
 
 
 def build_flow(ctx: Context) -> tuple[FlowClass, dict[str, Any]]:
-    """The CrewAI Flow class running `ctx.pattern` over `ctx.state`, and the keyword arguments to make one.
+    """The CrewAI Flow class running the declared flow `ctx.flow.spec` over `ctx.state`, and the
+    keyword arguments to make one.
 
-    Every flow gets CrewAI's `max_method_calls` (calls of any one method) from
-    the pattern's own step bound, `PatternSpec.recursion_limit`: a hard stop
-    under a loop's convergence test, never CrewAI's default of 100.
+    What would be a usage error mid-run is refused here, before any model call: a
+    human arbitrator's `answer=` (or its absence), a nested LangGraph stage. Every
+    flow gets CrewAI's `max_method_calls` (calls of any one method) from the
+    pattern's own step bound, `PatternSpec.recursion_limit`: a hard stop under a
+    loop's convergence test, never CrewAI's default of 100.
     """
-    kwargs: dict[str, Any] = {}
+    build = flow_builder("CrewAI", _BUILDERS, ctx.pattern)
+    kwargs: dict[str, Any] = {"max_method_calls": ctx.flow.spec.recursion_limit(ctx.state)}
     if ctx.pattern == "debate" and ctx.state["task"]["arbitration"] == "human":
-        kwargs["input_provider"] = _arbitrator(ctx)  # checked first: a missing answer is a usage error
-    cls = flow_builder("CrewAI", _BUILDERS, ctx.pattern)(ctx)
-    kwargs["max_method_calls"] = PATTERNS[ctx.pattern].recursion_limit(ctx.state)
-    return cls, kwargs
+        kwargs["input_provider"] = _Arbitrator(human_arbitrator("CrewAI", ctx.state, ctx.options))
+    if ctx.pattern == "pipeline":  # before the first stage calls a model
+        pipeline.refuse_nested(ctx.arguments["stages"] or (), "CrewAI")
+    return build(ctx), kwargs

@@ -1,26 +1,35 @@
-"""Semantic Kernel (1.45): the canonical flows as SK agent orchestrations on an `InProcessRuntime`.
+"""Semantic Kernel (1.45): any declared flow as an SK agent orchestration on an `InProcessRuntime`.
 
-Agents are small `semantic_kernel.agents.Agent`s (`TurnAgent`, see `_agents`):
-SK's orchestration actors invoke them as they would a `ChatCompletionAgent`;
-each turn builds the pattern's payload from the flow state with the pattern
-module's own function, sends exactly the two messages of `patterns.runtime.wire.render`
-through the kernel's chat completion service, validates the reply with
-`adapters._common.parse` and merges the pattern's update. `ChatCompletionAgent`
-is not used: it would send its thread (every message the orchestration hands it),
-and the scripted brain, like a benchmark, needs the same two messages on every
+A flow is a preset or your own declaration (`pattern.SPEC.flow(...)`); the
+orchestration is built from its builder arguments (`ctx.args`: your agents,
+functions, routes, desks and rules), never from a table of roles. Agents are
+small `semantic_kernel.agents.Agent`s (`TurnAgent`, see `_agents`), one per
+stage, branch, route or desk, named after it and carrying your `Agent`'s
+instructions: SK's orchestration actors invoke them as they would a
+`ChatCompletionAgent`; each runs the pattern module's own turn,
+`turn(state, ask)`, with `Context.ask` as its `patterns.runtime.Ask`, which sends
+exactly the two messages of `patterns.runtime.wire.render(agent, payload, label=...)`
+through the kernel's chat completion service and validates the reply into
+`agent.output`; the agent merges the turn's update. `ChatCompletionAgent` is not
+used: it would send its thread (every message the orchestration hands it), and
+the scripted brain, like a benchmark, needs the same two messages on every
 framework. The flow state lives on the run's `Context`, next to the orchestration
 (SK's actors share messages, not typed state). One `InProcessRuntime` per run,
 started and stopped by `run_flow`.
 
 | pattern | Semantic Kernel construct | not native (the pattern's pure function is called) |
 | --- | --- | --- |
-| pipeline | `SequentialOrchestration` extract -> validate -> gate; a sequence has no branches, so the gate is its last member, which runs `transform` (a model call) or `reject` as `pipeline.gate` says | `pipeline.gate`, `pipeline.reject` |
-| scatter_gather | `ConcurrentOrchestration` of one agent per source (they run in parallel); the merge is its `output_transform`, which invokes the aggregator agent (`get_response`) once every source has answered | per-source failure capture (`failure_update`: a source agent catches its own error, SK would fail the whole orchestration), the quorum (`aggregator_payload`) |
-| map_reduce | `ConcurrentOrchestration` of one mapper agent per batch; the reduce is its `output_transform` (the reducer agent) | batching (`batch_tasks`), the fold (`mapper_update`); SK starts every member at once, so an `asyncio.Semaphore` sized by the input's `max_concurrency` (or the `max_concurrency` option) bounds the batches in flight |
-| refinement | `GroupChatOrchestration` of generate and critique with a custom `GroupChatManager` (`_managers.RefinementManager`): `select_next_agent` alternates, `should_terminate` applies the stop rules, `filter_results` finishes; `max_rounds` = `refinement.recursion_limit` | `should_continue` / `stop_reason`, `finish` |
-| debate | `GroupChatOrchestration` of the debaters (and the judge) with `DebateManager`: rounds of debaters, the vote in the manager, then the judge selected on a split, or SK's `human_response_function`; `max_rounds` = debaters x rounds + 2 | `next_round` / `close_round`, `vote` (the tally: SK has no voting), `arbitrate`, `human_update`, `finish`. A group chat has one speaker per turn, so a round's debaters speak one after another, not in parallel; each argues from the round's task fixed when it opened, so the outcome is the same |
-| routing | `GroupChatOrchestration` of classify and the three specialists with `RoutingManager`, which selects the specialist `routing.pick_specialist` names | `router_update` (an unknown route -> general) |
-| handoff | `HandoffOrchestration` of the four desks with `OrchestrationHandoffs` (triage -> billing, technical, general; each desk -> the other two); control moves by SK's own Handoff functions (`transfer_to_<desk>`, `complete_task`) in the kernel the actor gives each desk; the model chooses with a `transfer_to_<desk>` function call | `desk_update` (the `max_handoffs` bound, an unknown target -> general); SK's automatic function invocation, see below |
+| pipeline | `SequentialOrchestration`. Invoice shape: extract -> validate -> gate; a sequence has no branches, so the gate is its last member, which runs `transform` (a model call) or `reject` as `pipeline.gate` says. Stages shape: one member per stage (agent or async function), the `gate=` member, then a last member running the last stage and `finish`, or nothing once the gate's rejection wrote the result. A nested compiled pattern is a `UsageError` when the orchestration is built | `gate` / `reject`; `stage_turn`, `gate_turn`, `finish_stages` |
+| scatter_gather | `ConcurrentOrchestration` of one member per source (`researcher=`) or per worker (`workers=`): they run in parallel; the gather is its `output_transform`, which invokes the aggregator (or the panel's `gather`: a merge agent, a function or none) through `get_response` once every branch has answered | per-branch failure capture (`failure_update`: a branch catches its own error, SK would fail the whole orchestration), the quorum (`aggregator_payload`, `Panel.answers`) |
+| map_reduce | `ConcurrentOrchestration` of one mapper member per batch; the reduce is its `output_transform` (`reduce_turn`: the reducer agent, or the `combine=` fold) | batching (`batch_tasks`), each batch's partial (`batch_update`); SK starts every member at once, so an `asyncio.Semaphore` sized by the input's `max_concurrency` (or the `max_concurrency` option) bounds the batches in flight |
+| refinement | `GroupChatOrchestration` of generate and critique (`Refinement.generate` / `critique`: agents or functions) with a custom `GroupChatManager` (`_managers.RefinementManager`): `select_next_agent` alternates, `should_terminate` applies the stop rules, `filter_results` finishes; `max_rounds` = `refinement.recursion_limit` | `should_continue` / `stop_reason`, `finish` |
+| debate | `GroupChatOrchestration` of the debaters (N copies of `debater=` or the `debaters=` panel, each a member under its name) and the judge, with `DebateManager`: rounds of debaters, the vote in the manager, then the judge selected on a split, or SK's `human_response_function`; `max_rounds` = debaters x rounds + 2 | `Debate.next_round` / `close_round`, the topology (`argue_tasks`), `vote` (the tally: SK has no voting), `arbitrate`, `human_update`, `finish`. A group chat has one speaker per turn, so a round's debaters speak one after another, not in parallel; each argues from the round's task fixed when it opened, so the outcome is the same |
+| routing | `GroupChatOrchestration` of classify and one member per route (one agent may serve several routes, asked with the route as label) with `RoutingManager`, which selects the member `routing.pick_specialist` names | `router_update` (an unknown route -> the default route, `default_route`) |
+| handoff | `HandoffOrchestration` of the desks, the entry desk first, with `OrchestrationHandoffs` from the desk names (each desk -> every other desk but the entry, which is never handed back to); control moves by SK's own Handoff functions (`transfer_to_<desk>`, `complete_task`) in the kernel the actor gives each desk; the model chooses with a `transfer_to_<desk>` function call | `entry_and_fallback`, `desk_update` (the `max_handoffs` bound, an unknown target -> the fallback desk); SK's automatic function invocation, see below |
+
+SK names its agents with letters, digits, `_` and `-`; a stage, route or desk
+named otherwise (LangGraph takes any node name) is a `UsageError` when the
+orchestration is built, as is a debater named `judge` when the judge speaks.
 
 Handoff and function calling: SK advertises its handoff functions as
 `Handoff-transfer_to_<desk>` with no parameters, and its automatic invocation
@@ -32,17 +41,18 @@ parameter, reads the model's call (`handoff.reply_from_transfer`) and invokes th
 chosen Handoff function through the actor's kernel itself; the actor then hands
 off (or completes the task) exactly as after an auto-invoked call. SK's
 orchestration has no turn bound; `desk_update`'s is the bound (past
-`max_handoffs` control goes to general, which always answers).
+`max_handoffs` control goes to the fallback desk, which always answers).
 
-Equivalence with LangGraph: same outputs, calls and prompt tokens on every
-pattern, in-process and over HTTP. On handoff the transferring desk answers with
+Equivalence with LangGraph: same outputs, calls and prompt tokens on every preset and
+declared flow, in-process and over HTTP. On handoff the transferring desk answers with
 a function call, whose completion tokens the brain counts on its arguments, so
 fewer completion tokens, as on AutoGen; `handoff_tools=False` sends no tools (the
 desk's JSON decides the transfer) and matches LangGraph to the token. Steps are
 named after LangGraph's nodes where a node is one agent (extract, validate,
-transform / reject, aggregate, reduce, generate, critique, close_round, vote,
-judge, ask_human, finish, classify, the desks) and after the branch where one
-LangGraph node runs many (the source's name, `map_batch_N`, `debater_N`), as on
+transform / reject, the stages, gate, aggregate, gather, reduce, generate,
+critique, close_round, vote, judge, ask_human, finish, classify, the routes, the
+desks) and after the branch where one LangGraph node runs many (the source's
+name, the worker's, `map_batch_N`, `debater_N` or the debater's name), as on
 AutoGen; a debate records one step per debater per round.
 
 Streaming: SK's actors invoke every member with `invoke_stream`, and a turn's
@@ -57,7 +67,8 @@ run in `output_transform` through `get_response`, which does not stream.
 Faults: there are no retries (SK has no retry policy; over HTTP the openai
 client's `max_retries=0`). An injected fault or a malformed reply fails the run
 with the original error: in-process `ModelTimeout`, `RateLimited`, `ServerError`,
-`MalformedOutput` (and `QuorumNotMet`, or `human_update`'s `ValueError`); over HTTP
+`MalformedOutput` (and `QuorumNotMet`, or `human_update`'s `ValueError` for what an
+`input_func` answers); over HTTP
 the openai client's `RateLimitError`, `InternalServerError`, ... (SK's
 `ServiceResponseException` wrapper removed, see `_service`), `MalformedOutput` as
 in-process. SK 1.45 surfaces an actor's error from `OrchestrationResult.get()`, but
@@ -70,15 +81,18 @@ A failed run cancels the orchestration's token and its turns still running, and
 drains the runtime: nothing outlives `run_flow` (SK's `stop()` alone leaves
 handlers waiting forever). SK logs each actor error at ERROR level; its loggers
 get a `NullHandler` here so nothing prints unless the application configures
-logging. In scatter-gather a failed source is recorded in `sources_failed` and the
-flow goes on while the quorum holds (`QuorumNotMet` when it does not), as on
-LangGraph, but without LangGraph's retries first.
+logging. In scatter-gather a failed source (or worker) is recorded in
+`sources_failed` (`failed`) and the flow goes on while the quorum holds
+(`QuorumNotMet` when it does not), as on LangGraph, but without LangGraph's
+retries first.
 
 Human arbitration (debate, `arbitration="human"`): the `DebateManager`'s
 `should_request_user_input` asks on a split vote and SK calls its
 `human_response_function`; pass `answer="OPTION"` or
 `input_func=callable(prompt) -> str` (run in a thread: it may block on a console).
-Without either the run is a `UsageError`: SK cannot pause a run and resume it.
+Without either, or with an `answer=` the question does not take, the run is a
+`UsageError` before any model call (`adapters._common.human_arbitrator`, as on
+every adapter): SK cannot pause a run and resume it.
 
 Checkpoints: SK orchestrations have no checkpointing. `InProcessRuntime.save_state()`
 asks every actor, and SK's orchestration actors do not implement it (each warns

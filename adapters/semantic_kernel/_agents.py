@@ -1,20 +1,25 @@
 """The Semantic Kernel agent every flow is made of: one pattern turn per invocation, over the flow state.
 
 `TurnAgent` is a small `semantic_kernel.agents.Agent`. The orchestration actors
-invoke it (`invoke_stream`, as they do a `ChatCompletionAgent`); its turn builds
-the pattern's payload from the flow state, sends exactly the two messages of
-`patterns.wire.render` through the kernel's chat completion service,
-validates the reply into the pattern's pydantic model and merges the pattern's
-update into the state. The conversation the orchestration hands the agent is
-not sent to the model: the state already holds everything the turn needs, and
-the brain (like a benchmark) must see the same two messages on every framework.
+invoke it (`invoke_stream`, as they do a `ChatCompletionAgent`); its turn is the
+pattern module's own (payload, call, update), given `Context.ask` as its
+`patterns.runtime.Ask`: a call sends exactly the two messages of
+`patterns.runtime.wire.render` for the user's `Agent` through the kernel's chat
+completion service and validates the reply into the agent's `output`. The agent
+merges the turn's update into the flow state and answers with it. The
+conversation the orchestration hands the agent is not sent to the model: the
+state already holds everything the turn needs, and the brain (like a benchmark)
+must see the same two messages on every framework.
 """
 
 from __future__ import annotations
 
 import asyncio
 import operator
-from collections.abc import AsyncIterable, Awaitable, Callable
+import re
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
+from contextlib import nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Any, TypeVar
@@ -26,27 +31,37 @@ from semantic_kernel.connectors.ai.chat_completion_client_base import ChatComple
 from semantic_kernel.connectors.ai.open_ai import OpenAIChatPromptExecutionSettings
 from semantic_kernel.contents import ChatHistory, ChatMessageContent, StreamingChatMessageContent
 from semantic_kernel.contents.utils.author_role import AuthorRole
+from semantic_kernel.utils.validation import AGENT_NAME_REGEX
 from typing_extensions import override
 
 from adapters._common import FlowState, parse
-from patterns.presets import AGENTS  # the presets run by role name until the adapters take declared flows
-from patterns.runtime import wire
+from patterns.errors import UsageError
+from patterns.runtime import Agent as PatternAgent
+from patterns.runtime import Ask, wire
 
-__all__ = ["Context", "Turn", "TurnAgent", "TurnFn"]
+__all__ = ["Context", "Turn", "TurnAgent", "TurnFn", "Update"]
 
-M = TypeVar("M", bound=BaseModel)
+OutputT = TypeVar("OutputT", bound=BaseModel)
+
+#: A turn's state update; None when there is nothing (left) to merge.
+Update = Mapping[str, Any] | None
+#: A pattern turn, as its module writes it: `turn(state, ask) -> update` (LangGraph's nodes call the same).
+TurnFn = Callable[[Any, Ask], Awaitable[Update]]
 
 
 @dataclass(frozen=True, slots=True)
 class Turn:
-    """What one invocation of a `TurnAgent` hands its turn."""
+    """One invocation of a `TurnAgent`: what its model calls need from SK."""
 
     kernel: Kernel | None  # the kernel the orchestration invoked the agent with (handoff: its Handoff plugin)
     history: ChatHistory  # the agent's thread: what it sent the model and what came back
     stream: bool  # stream the model call: invoked as a stream (orchestrations) and the `stream` option on
 
 
-TurnFn = Callable[[Turn], Awaitable[str]]
+# A pattern's turns reach the model through `Ask(agent, payload, label=...)`, which has no room
+# for SK's invocation (its kernel, the agent's thread); each TurnAgent sets its own here, for
+# the task SK invokes it in, so `Context.ask` can be handed to the pattern's turns as it is.
+_RUNNING: ContextVar[Turn] = ContextVar("semantic_kernel_turn")
 
 
 @dataclass
@@ -58,21 +73,29 @@ class Context(FlowState):
     running: set[asyncio.Task[Any]] = field(default_factory=set, kw_only=True)
     failed: asyncio.Event = field(default_factory=asyncio.Event, kw_only=True)
 
+    @property
+    def turn(self) -> Turn:
+        """The invocation running in this task (a model call is made from one)."""
+        try:
+            return _RUNNING.get()
+        except LookupError:
+            raise RuntimeError("a Semantic Kernel flow calls the model from a TurnAgent's turn") from None
+
     def fail(self, error: BaseException) -> None:
         super().fail(error)
         self.failed.set()  # some SK paths swallow an actor's error; run_flow waits on this too
 
     async def complete(
         self,
-        turn: Turn,
-        role: str,
+        agent: PatternAgent[Any],
         payload: dict[str, Any],
         *,
-        name: str | None = None,
+        label: str | None = None,
         tools: list[dict[str, Any]] | None = None,
     ) -> ChatMessageContent:
-        """One model call with exactly the pattern's two rendered messages (and `tools`, if any)."""
-        system, user = wire.render(AGENTS[role], payload, label=name)
+        """One model call with exactly the agent's two rendered messages (and `tools`, if any)."""
+        turn = self.turn
+        system, user = wire.render(agent, payload, label=label)
         history = ChatHistory()
         history.add_system_message(system)
         history.add_user_message(user)
@@ -93,17 +116,25 @@ class Context(FlowState):
         return reply
 
     async def ask(
-        self, turn: Turn, role: str, payload: dict[str, Any], schema: type[M], *, name: str | None = None
-    ) -> M:
-        reply = await self.complete(turn, role, payload, name=name)
-        return parse(reply.content, schema, agent=name or role)
+        self, agent: PatternAgent[OutputT], payload: dict[str, Any], *, label: str | None = None
+    ) -> OutputT:
+        """The `patterns.runtime.Ask` a pattern's turns are given: the reply validated into `agent.output`.
+
+        Under the run's `AgentPolicies`, if any: a malformed reply is retried like a fault.
+        """
+
+        async def once() -> OutputT:
+            reply = await self.complete(agent, payload, label=label)
+            return parse(reply.content, agent.output, agent=label or agent.name)
+
+        return await self.protected(agent, payload, label, once)
 
 
 class TurnAgent(Agent):
     """A Semantic Kernel agent running one pattern turn per invocation, recorded as one step.
 
-    The message it answers with is the turn's outcome (the reply, or the flow's
-    result for a final step); the pattern's decisions travel in the flow state.
+    It merges the turn's update into the flow state and answers with it; the
+    pattern's decisions travel in the flow state, not in the messages.
     """
 
     _ctx: Context = PrivateAttr()
@@ -111,10 +142,30 @@ class TurnAgent(Agent):
     _record: bool = PrivateAttr(default=True)
 
     def __init__(
-        self, ctx: Context, name: str, turn: TurnFn, *, description: str | None = None, record: bool = True
+        self,
+        ctx: Context,
+        name: str,
+        turn: TurnFn,
+        *,
+        asks: PatternAgent[Any] | Callable[..., Any] | None = None,
+        record: bool = True,
     ) -> None:
-        # A description is what SK's group chat requires of every member.
-        super().__init__(name=name, description=description or f"{ctx.pattern} step {name}")
+        """`asks`: the user's agent (or function) behind this member; an `Agent` lends its instructions.
+
+        `record=False`: the turn records its own steps (named otherwise, or several).
+        """
+        if not re.fullmatch(AGENT_NAME_REGEX, name):
+            raise UsageError(
+                f"{name!r} cannot name a Semantic Kernel agent: stage, route and desk names "
+                "are letters, digits, '_' and '-' there"
+            )
+        agent = asks if isinstance(asks, PatternAgent) else None
+        super().__init__(
+            name=name,
+            instructions=agent.instructions if agent else None,
+            # A description is what SK's group chat requires of every member.
+            description=(agent.description if agent else None) or f"{ctx.pattern} step {name}",
+        )
         self._ctx, self._turn, self._record = ctx, turn, record
 
     async def _run(
@@ -125,20 +176,19 @@ class TurnAgent(Agent):
         task = asyncio.current_task()
         if task is not None:  # so a failed run can cancel turns SK leaves running
             self._ctx.running.add(task)
-        turn = Turn(kernel, history, stream and bool(self._ctx.options.get("stream", True)))
+        running = _RUNNING.set(Turn(kernel, history, stream and bool(self._ctx.options.get("stream", True))))
         try:
-            if self._record:
-                with self._ctx.flow.recorder.step(self.name):
-                    text = await self._turn(turn)
-            else:
-                text = await self._turn(turn)
+            with self._ctx.flow.recorder.step(self.name) if self._record else nullcontext():
+                update = await self._turn(self._ctx.state, self._ctx.ask)
+            self._ctx.apply(update)
         except Exception as exc:
             self._ctx.fail(exc)
             raise
         finally:
+            _RUNNING.reset(running)
             if task is not None:
                 self._ctx.running.discard(task)
-        return text, thread
+        return wire.canonical_json(update), thread
 
     @override
     async def get_response(

@@ -23,31 +23,30 @@ from semantic_kernel.contents import ChatHistory, ChatMessageContent
 from semantic_kernel.contents.utils.author_role import AuthorRole
 from typing_extensions import override
 
+from adapters._common import human_prompt
 from adapters.semantic_kernel._agents import Context
-from patterns.flows import debate as D
-from patterns.flows import refinement as R
-from patterns.flows import routing as RT
-from patterns.presets import COUNCIL
+from patterns.flows import debate, refinement, routing
 from patterns.runtime import wire
 
 __all__ = ["ASK_HUMAN", "FINISH", "DebateManager", "FlowManager", "RefinementManager", "RoutingManager"]
 
-#: Decisions that are not an agent's name.
-FINISH = "__finish__"
-ASK_HUMAN = "ask_human"
+#: Decisions that are not a speaker: no agent can be named so (SK names are letters, digits, _ and -).
+FINISH = "<finish>"
+ASK_HUMAN = "<ask_human>"
 
-Update = Callable[[Any], Mapping[str, Any]]
+#: The final step a manager runs before the result (the pattern's `finish`).
+Finish = Callable[[Any], Mapping[str, Any]]
 
 
 class FlowManager(GroupChatManager):
     """A `GroupChatManager` whose every answer follows from the flow state, one decision per turn."""
 
     _ctx: Context = PrivateAttr()
-    _finish: Update | None = PrivateAttr(default=None)
+    _finish: Finish | None = PrivateAttr(default=None)
     _next: str | None = PrivateAttr(default=None)  # decided, not yet acted on
     _spoke: str | None = PrivateAttr(default=None)  # the speaker whose turn has not been decided on
 
-    def __init__(self, ctx: Context, *, max_rounds: int, finish: Update | None = None) -> None:
+    def __init__(self, ctx: Context, *, max_rounds: int, finish: Finish | None = None) -> None:
         super().__init__(max_rounds=max_rounds)
         self._ctx, self._finish = ctx, finish
 
@@ -110,14 +109,14 @@ class RefinementManager(FlowManager):
     """generate -> critique -> (generate | finish), by `refinement.should_continue`."""
 
     def __init__(self, ctx: Context) -> None:
-        bound = R.recursion_limit(int(ctx.state["task"]["max_iterations"]))
-        super().__init__(ctx, max_rounds=bound, finish=R.finish)
+        bound = refinement.recursion_limit(int(ctx.state["task"]["max_iterations"]))
+        super().__init__(ctx, max_rounds=bound, finish=refinement.finish)
 
     @override
     def after(self, speaker: str | None) -> str:
         if speaker == "generate":
             return "critique"
-        if speaker == "critique" and R.should_continue(self._ctx.state) == "finish":
+        if speaker == "critique" and refinement.should_continue(self._ctx.state) == "finish":
             return FINISH
         return "generate"
 
@@ -133,7 +132,7 @@ class RoutingManager(FlowManager):
         if speaker is None:
             return "classify"
         if speaker == "classify":
-            return RT.pick_specialist(self._ctx.state)
+            return routing.pick_specialist(self._ctx.state)
         return FINISH
 
 
@@ -142,21 +141,28 @@ class DebateManager(FlowManager):
 
     SK's group chat has one speaker per turn, so a round's debaters speak one
     after another; each argues from the round's task fixed when the round opened
-    (`debate.next_round`), so the outcome is the one of parallel branches.
+    (`Debate.next_round`), so the outcome is the one of parallel branches.
     """
 
-    _tasks: dict[str, D.ArgueTask] = PrivateAttr()
+    _panel: debate.Debate = PrivateAttr()
+    _tasks: dict[str, debate.ArgueTask] = PrivateAttr()
     _queue: list[str] = PrivateAttr(default_factory=list)
     _opened: bool = PrivateAttr(default=False)
-    _choose: Callable[[str], Any] | None = PrivateAttr(default=None)
+    _choose: Callable[[str], str] | None = PrivateAttr(default=None)
 
     def __init__(
-        self, ctx: Context, tasks: dict[str, D.ArgueTask], choose: Callable[[str], Any] | None
+        self,
+        ctx: Context,
+        panel: debate.Debate,
+        tasks: dict[str, debate.ArgueTask],
+        choose: Callable[[str], str] | None,
     ) -> None:
         spec = ctx.state["task"]
         # One turn per debater per round, the judge, and the closing turn.
-        super().__init__(ctx, max_rounds=len(COUNCIL.names(spec)) * int(spec["rounds"]) + 2, finish=D.finish)
-        self._tasks, self._choose = tasks, choose
+        super().__init__(
+            ctx, max_rounds=len(panel.names(spec)) * int(spec["rounds"]) + 2, finish=debate.finish
+        )
+        self._panel, self._tasks, self._choose = panel, tasks, choose
         if choose is not None:
             self.human_response_function = self._ask_human
 
@@ -172,32 +178,29 @@ class DebateManager(FlowManager):
         recorder, ctx = self._ctx.flow.recorder, self._ctx
         if self._opened:
             with recorder.step("close_round"):
-                ctx.apply(D.close_round(ctx.state))
+                ctx.apply(debate.close_round(ctx.state))
         self._opened = True
-        sends = COUNCIL.next_round(ctx.state)
+        sends = self._panel.next_round(ctx.state)
         if sends == "vote":
             with recorder.step("vote"):
-                ctx.apply(D.vote(ctx.state))
-            return {"finish": FINISH, "judge": "judge", "ask_human": ASK_HUMAN}[D.arbitrate(ctx.state)]
+                ctx.apply(debate.vote(ctx.state))
+            return {"finish": FINISH, "judge": "judge", "ask_human": ASK_HUMAN}[debate.arbitrate(ctx.state)]
+        names = self._panel.names(ctx.state["task"])
         self._tasks.clear()
-        self._tasks.update({D.debater_name(send.arg["debater"]): send.arg for send in sends})
+        self._tasks.update({names[send.arg["debater"]]: send.arg for send in sends})
         self._queue = list(self._tasks)
         return self._queue.pop(0)
 
     async def _ask_human(self, chat_history: ChatHistory) -> ChatMessageContent:
         """SK's `human_response_function`: the arbitrator's choice becomes the ruling."""
         assert self._choose is not None  # set together with this function
-        spec = self._ctx.state["task"]
-        prompt = (
-            f"The debaters did not agree on {spec['question']!r} (vote: {self._ctx.state['vote']['distribution']}). "
-            f"Answer with one of: {', '.join(spec['options'])}"
-        )
+        prompt = human_prompt(self._ctx.state)
         try:
-            with self._ctx.flow.recorder.step(ASK_HUMAN):
+            with self._ctx.flow.recorder.step("ask_human"):
                 choice = await asyncio.to_thread(self._choose, prompt)
-                self._ctx.apply(D.human_update(self._ctx.state, choice))
+                self._ctx.apply(debate.human_update(self._ctx.state, choice))
         except Exception as exc:
             self._ctx.fail(exc)
             raise
         self._spoken(ASK_HUMAN)
-        return ChatMessageContent(role=AuthorRole.USER, name=ASK_HUMAN, content=str(choice))
+        return ChatMessageContent(role=AuthorRole.USER, name="human", content=choice)

@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from patterns import observability
 from patterns.cli._console import ArgumentParser, number, run_main
 from patterns.errors import UsageError
 from patterns.presets import PATTERNS, SAMPLES
@@ -73,8 +74,50 @@ def _brain_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _metrics_port(text: str) -> int:
+    if text == "0":  # any free port: the one taken is printed on stderr
+        return 0
+    return _port(text)
+
+
+def _observability_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options of `patterns.observability`, before the command or after it.
+
+    After it they default to SUPPRESS, so a subcommand's absent option keeps the value given before it.
+    """
+    default: dict[str, Any] = {"default": argparse.SUPPRESS} if suppress else {}
+    group = parser.add_argument_group("observability (off unless asked for)")
+    group.add_argument(
+        "--otel-endpoint",
+        metavar="URL",
+        help="export traces over OTLP/HTTP to this collector, e.g. http://127.0.0.1:4318 "
+        "($OTEL_EXPORTER_OTLP_ENDPOINT works too)",
+        **default,
+    )
+    group.add_argument(
+        "--metrics-port",
+        metavar="N",
+        type=_metrics_port,
+        help="serve Prometheus metrics on 127.0.0.1:N/metrics while the command runs (0: a free port)",
+        **default,
+    )
+    group.add_argument(
+        "--log-format",
+        choices=["json", "text"],
+        help="write agent and flow records (agent_invocation, agent_failure, flow_run) to stderr",
+        **default,
+    )
+    group.add_argument(
+        "--pricing",
+        metavar="FILE",
+        help="model prices, USD per 1M tokens (TOML or JSON), for cost_usd ($ORCH_PRICING)",
+        **default,
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="orch", description="Multi-agent orchestration patterns on LangGraph.")
+    _observability_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
 
     sub.add_parser("list", help="list the patterns")
@@ -93,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     _brain_options(model_opts)
 
     run = sub.add_parser("run", parents=[model_opts], help="run one pattern")
+    _observability_options(run, suppress=True)
     run.add_argument("pattern", help=f"one of: {', '.join(PATTERNS)}")
     run.add_argument(
         "--input", metavar="FILE|-", help="input JSON file, or - for stdin (default: the sample)"
@@ -115,6 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
 
     demo = sub.add_parser("demo", parents=[model_opts], help="run every pattern once and show a table")
+    _observability_options(demo, suppress=True)
     demo.add_argument("--checkpoint", default=DEFAULT_CHECKPOINT_URL, metavar="URL")
     demo.add_argument("--json", action="store_true")
 
@@ -123,6 +168,7 @@ def _parser() -> argparse.ArgumentParser:
         "serve-model", help="serve the scripted model as an OpenAI-compatible API on loopback"
     )
     _brain_options(serve)
+    _observability_options(serve, suppress=True)
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=_port, default=8765)
     serve.add_argument(
@@ -312,9 +358,17 @@ async def _run(args: argparse.Namespace) -> int:
     else:
         _out.print(result_table([result], f"orch run {args.pattern}  (thread {result.thread_id})"))
         if result.status == "interrupted":
+            import shlex
+
+            # A step whose answer is JSON (an approval) gives examples of it: the first, ready to paste.
+            schema = result.interrupt.get("answer_schema") if isinstance(result.interrupt, dict) else None
+            examples = schema.get("examples") if isinstance(schema, dict) else None
+            choice = shlex.quote(json.dumps(examples[0])) if examples else "CHOICE"
             _out.print(
                 f"Waiting for a decision. Resume with: orch run {args.pattern} --resume "
-                f"--thread {result.thread_id} --checkpoint {args.checkpoint} --answer CHOICE"
+                f"--thread {result.thread_id} --checkpoint {args.checkpoint} --answer {choice}",
+                markup=False,
+                soft_wrap=True,  # one line, to copy as it is
             )
         elif result.output is not None:
             _out.print_json(json.dumps(result.output))
@@ -345,7 +399,14 @@ async def _demo(args: argparse.Namespace) -> int:
                 f"checkpoints at {args.checkpoint}",
             )
         )
-    return 0 if all(r.status == "completed" for r in results) else 1
+        for r in results:
+            if r.status == "interrupted":  # by design: the approval preset stops for a person
+                _out.print(
+                    f"{r.pattern} waits for a person: orch run {r.pattern} --resume --thread {r.thread_id} "
+                    f"--checkpoint {args.checkpoint} --answer ANSWER",
+                    soft_wrap=True,
+                )
+    return 0 if all(r.status in ("completed", "interrupted") for r in results) else 1
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -400,11 +461,29 @@ def _dispatch(args: argparse.Namespace) -> int:
     return _serve(args)
 
 
+def _observed(args: argparse.Namespace) -> int:
+    """Run the command with the observability its options ask for, flushed when it ends."""
+    telemetry = observability.configure(
+        otel_endpoint=args.otel_endpoint,
+        metrics_port=args.metrics_port,
+        log_format=args.log_format,
+        pricing=args.pricing,
+    )
+    if telemetry.metrics_url:
+        _err.print(
+            f"orch: Prometheus metrics on {telemetry.metrics_url} while this command runs", markup=False
+        )
+    try:
+        return _dispatch(args)
+    finally:
+        observability.shutdown()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Console entry point; returns the exit code."""
     return run_main(
         "orch",
-        lambda: _dispatch(_parser().parse_args(argv)),
+        lambda: _observed(_parser().parse_args(argv)),
         interrupted="interrupted; resume with --resume --thread ID",
         internal_errors=True,
     )

@@ -305,18 +305,20 @@ def vote(state: DebateState) -> DebateState:
     return {"vote": result.model_copy(update={"distribution": shown}).model_dump()}
 
 
-def ask_human(state: DebateState) -> DebateState:
+def human_question(state: DebateState) -> dict[str, Any]:
+    """What the human arbitrator is asked: the question, the options, the vote, and what to answer."""
     spec = state["task"]
-    choice = interrupt(
-        {
-            "question": spec["question"],
-            "options": spec["options"],
-            "vote": state["vote"],
-            "ask": "The debaters did not agree. Resume with "
-            + ("one of the options." if spec["options"] else "your answer."),
-        }
-    )
-    return human_update(state, choice)
+    return {
+        "question": spec["question"],
+        "options": spec["options"],
+        "vote": state["vote"],
+        "ask": "The debaters did not agree. Resume with "
+        + ("one of the options." if spec["options"] else "your answer."),
+    }
+
+
+def ask_human(state: DebateState) -> DebateState:
+    return human_update(state, interrupt(human_question(state)))
 
 
 def human_update(state: DebateState, choice: Any) -> DebateState:

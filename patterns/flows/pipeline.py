@@ -270,16 +270,30 @@ def finish_stages(state: StagesState) -> StagesState:
     return {"result": output.model_dump(mode="json")}
 
 
+def _nested(name: str, framework: str) -> UsageError:
+    return UsageError(
+        f"stage {name!r} is a compiled LangGraph pattern: nested patterns run on LangGraph only; "
+        f"on {framework} make the stage an agent or an async function"
+    )
+
+
+def refuse_nested(stages: Sequence[Stage], framework: str) -> None:
+    """A compiled LangGraph pattern as a stage runs on LangGraph only: the adapters refuse it up front.
+
+    Checked when a framework builds the flow, so no stage before it has called a model.
+    """
+    nested = [stage_name(stage) for stage in stages if isinstance(stage, Pregel)]
+    if nested:
+        raise _nested(nested[0], framework)
+
+
 async def stage_turn(stage: Stage, name: str, state: StagesState, ask: Ask) -> StagesState:
     """An agent or function stage's turn on the previous output (a nested pattern is LangGraph's own)."""
     payload = stage_payload(state)
     if isinstance(stage, Agent):
         return stage_update(name, (await ask(stage, payload)).model_dump(mode="json"))
     if isinstance(stage, Pregel):
-        raise UsageError(
-            f"stage {name!r} is a compiled LangGraph pattern: nested patterns run on LangGraph only; "
-            "on other frameworks make the stage an agent or an async function"
-        )
+        raise _nested(name, "this framework")
     return stage_update(name, dict(await stage(payload)))
 
 

@@ -1,4 +1,4 @@
-"""The seven canonical flows, as presets of the agent-taking builders, and the registry.
+"""The canonical flows, as presets of the agent-taking builders, and the registry.
 
 Each preset module declares its agents (name, instructions, output model), the
 scripted responders that answer them offline, a sample input, and its builder:
@@ -20,11 +20,25 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from patterns.presets import council, invoices, product_copy, product_reviews, research, support
+from patterns.presets import (
+    assistant,
+    council,
+    invoices,
+    planning,
+    product_copy,
+    product_reviews,
+    publishing,
+    research,
+    support,
+    team,
+)
+from patterns.presets.assistant import assistant_tools
 from patterns.presets.council import COUNCIL, council_debate
 from patterns.presets.invoices import invoice_pipeline
+from patterns.presets.planning import trip_planning
 from patterns.presets.product_copy import PRODUCT_COPY, ProductBrief, product_refinement
 from patterns.presets.product_reviews import review_map_reduce, reviews, sentiment
+from patterns.presets.publishing import publishing_pipeline
 from patterns.presets.research import research_scatter_gather
 from patterns.presets.support import (
     SUPPORT_DESKS,
@@ -33,6 +47,7 @@ from patterns.presets.support import (
     support_handoff,
     support_routing,
 )
+from patterns.presets.team import incident_hierarchy, incident_team
 from patterns.runtime import Agent, PatternSpec
 
 __all__ = [
@@ -45,19 +60,35 @@ __all__ = [
     "SUPPORT_DESKS",
     "SUPPORT_ROUTES",
     "ProductBrief",
+    "assistant_tools",
     "classify_message",
     "council_debate",
+    "incident_hierarchy",
+    "incident_team",
     "invoice_pipeline",
     "product_refinement",
+    "publishing_pipeline",
     "research_scatter_gather",
     "review_map_reduce",
     "reviews",
     "sentiment",
     "support_handoff",
     "support_routing",
+    "trip_planning",
 ]
 
-_MODULES = (invoices, research, product_reviews, product_copy, council, support)
+_MODULES = (
+    invoices,
+    research,
+    product_reviews,
+    product_copy,
+    council,
+    support,
+    planning,
+    team,
+    assistant,
+    publishing,
+)
 
 #: Every preset by pattern name, in the order `orch list` shows them.
 PATTERNS: dict[str, PatternSpec] = {
@@ -70,6 +101,10 @@ PATTERNS: dict[str, PatternSpec] = {
         council.SPEC,
         support.ROUTING_SPEC,
         support.HANDOFF_SPEC,
+        planning.SPEC,
+        team.SPEC,
+        assistant.SPEC,
+        publishing.SPEC,  # pauses for a human's approval: resume with --answer '{"action": "approve"}'
     )
 }
 

@@ -27,6 +27,7 @@ from enum import StrEnum
 from typing import ParamSpec, TypeVar
 
 from patterns.errors import FailureKind, ModelError, UsageError, classify
+from patterns.observability import _hooks as telemetry
 
 __all__ = [
     "BreakerEvent",
@@ -281,6 +282,7 @@ class CircuitBreaker:
     def _emit(self, events: list[BreakerEvent]) -> None:
         # Outside the lock, so a listener may read `state` without deadlocking.
         for event in events:
+            telemetry.breaker_transition(event.agent, event.old.value, event.new.value, event.reason)
             for listener in list(self._listeners):
                 try:
                     listener(event)

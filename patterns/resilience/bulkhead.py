@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import ParamSpec, TypeVar
 
 from patterns.errors import OrchError, UsageError
+from patterns.observability import _hooks as telemetry
 
 __all__ = ["Bulkhead", "BulkheadFull", "BulkheadPolicy"]
 
@@ -130,6 +131,7 @@ class Bulkhead:
             comp.in_flight += 1
             return
         if len(comp.waiters) >= policy.max_waiting:
+            telemetry.bulkhead_rejected(key, timed_out=False)
             raise BulkheadFull(
                 key, policy, in_flight=comp.in_flight, waiting=len(comp.waiters), timed_out=False
             )
@@ -145,6 +147,7 @@ class Bulkhead:
             else:
                 waiter.cancel()
             if isinstance(exc, TimeoutError):
+                telemetry.bulkhead_rejected(key, timed_out=True)
                 raise BulkheadFull(
                     key, policy, in_flight=comp.in_flight, waiting=len(comp.waiters), timed_out=True
                 ) from None

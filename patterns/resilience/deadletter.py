@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from patterns.errors import UsageError
+from patterns.observability import _hooks as telemetry
 
 __all__ = [
     "DeadLetter",
@@ -228,6 +229,7 @@ class DeadLetterQueue:
                 resolved_at=None,
             )
             self.store.update(record)
+            telemetry.dead_lettered(record.id, record.flow, record.agent, record.error_type, attempts)
             return record
         record = DeadLetter(
             id=id or uuid.uuid4().hex,
@@ -241,6 +243,7 @@ class DeadLetterQueue:
             last_failed_at=now,
         )
         self.store.insert(record)
+        telemetry.dead_lettered(record.id, record.flow, record.agent, record.error_type, attempts)
         return record
 
     def get(self, id: str) -> DeadLetter | None:

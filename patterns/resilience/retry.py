@@ -30,6 +30,7 @@ from tenacity.stop import stop_base
 from tenacity.wait import wait_base
 
 from patterns.errors import OrchError, UsageError, is_transient, retry_after
+from patterns.observability import _hooks as telemetry
 
 __all__ = ["Attempt", "RetryBudget", "RetryBudgetExhausted", "Backoff", "retry_call"]
 
@@ -250,6 +251,9 @@ async def retry_call(
 
     def before_sleep(retry_state: RetryCallState) -> None:
         state.emit(on_attempt, retry_state.upcoming_sleep)
+        outcome = retry_state.outcome
+        if outcome is not None and outcome.failed and (error := outcome.exception()) is not None:
+            telemetry.retrying(state.number, error, retry_state.upcoming_sleep)
 
     retrying = AsyncRetrying(
         sleep=sleep,

@@ -25,6 +25,7 @@ from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ValidationError
 
 from patterns.errors import MalformedOutput, UsageError, is_transient
+from patterns.observability import _hooks as telemetry
 from patterns.resilience.policies import AgentPolicies, protected_call
 from patterns.runtime import wire
 
@@ -133,14 +134,18 @@ async def call_agent(
     chat_model = agent.model or run_model
     who = label or agent.name
     system, user = wire.render(agent, payload, label=label)
+    observed = telemetry.agent_call(who, agent.name, description=agent.description, model=chat_model)
 
     async def attempt() -> OutputT:
-        message = await chat_model.ainvoke([SystemMessage(system), HumanMessage(user)])
-        return parse_reply(message, agent.output, agent=who)
+        with observed.attempt() as chat:
+            message = await chat_model.ainvoke([SystemMessage(system), HumanMessage(user)])
+            chat.reply(message)
+            return parse_reply(message, agent.output, agent=who)
 
-    if policies is None:
-        return await attempt()
-    return await protected_call(policies, who, agent.name, payload, attempt)
+    with observed:
+        if policies is None:
+            return await attempt()
+        return await protected_call(policies, who, agent.name, payload, attempt)
 
 
 def _run_policies(model: BaseChatModel) -> AgentPolicies | None:

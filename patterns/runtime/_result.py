@@ -35,6 +35,9 @@ class RunResult(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     usage: dict[str, AgentUsage] = Field(default_factory=dict)
+    #: USD for the run's tokens by the pricing table (`patterns.observability.Pricing`);
+    #: None when a model the table does not price was called.
+    cost_usd: float | None = None
     wall_time_s: float = 0.0
     resumed: bool = False
 

@@ -24,9 +24,11 @@ from langgraph.types import Command, Interrupt
 from pydantic import BaseModel, ValidationError
 
 from patterns.errors import UsageError
+from patterns.observability import _hooks as telemetry
+from patterns.observability._pricing import Pricing, active_pricing
 from patterns.resilience.policies import AgentPolicies
 from patterns.runtime import wire
-from patterns.runtime._agent import AgentContext
+from patterns.runtime._agent import DEFAULT_RETRY, AgentContext
 from patterns.runtime._checkpoint import (
     DEFAULT_CHECKPOINT_URL,
     WriteReceipts,
@@ -119,15 +121,19 @@ async def arun(
         raise UsageError(f"durability must be sync, async or exit, not {durability!r}")
     state_in = None if resume else spec.initial_state(validate_input(spec, _input(spec, input)))
     thread_id = thread_id or new_thread_id(pattern)
-    usage = _UsageCallback()
+    usage = _UsageCallback(active_pricing())
     started = time.perf_counter()
     steps: dict[str, StepRecord] = {}
+    # With policies that retry, LangGraph's node retry would multiply the attempts.
+    own_retry = policies is not None and policies.retry is not None
+    observed = telemetry.flow(
+        "langgraph", pattern, thread_id, resumed=resume, node_retry=None if own_retry else DEFAULT_RETRY
+    )
 
-    async with open_checkpointer(checkpoint) as saver, thread_lock(checkpoint, thread_id):
-        # With policies that retry, LangGraph's node retry would multiply the attempts.
-        own_retry = policies is not None and policies.retry is not None
+    async with observed, open_checkpointer(checkpoint) as saver, thread_lock(checkpoint, thread_id):
         graph = spec.compile(checkpointer=saver, **({"retry_policy": None} if own_retry else {}))
         receipts = WriteReceipts(saver)
+        observed.watch(saver, checkpoint)
         config: RunnableConfig = {
             "configurable": {"thread_id": thread_id},
             "callbacks": [usage],
@@ -191,24 +197,27 @@ async def arun(
         status, error = "failed", "the flow ended without producing a result"
     result = snapshot.values.get("result") if status == "completed" else None
     total = usage.ledger.total()
-    return RunResult(
-        framework="langgraph",
-        pattern=pattern,
-        thread_id=thread_id,
-        status=status,
-        output=spec.output_model.model_validate(result).model_dump(mode="json")
-        if result is not None
-        else None,
-        error=error,
-        interrupt=interrupt,
-        steps=sorted(steps.values(), key=lambda s: (s.start, s.agent)),
-        calls=total.calls,
-        failed_calls=total.failures,
-        prompt_tokens=total.prompt_tokens,
-        completion_tokens=total.completion_tokens,
-        usage=usage.ledger.snapshot(),
-        wall_time_s=round(time.perf_counter() - started, 6),
-        resumed=resume,
+    return observed.finish(
+        RunResult(
+            framework="langgraph",
+            pattern=pattern,
+            thread_id=thread_id,
+            status=status,
+            output=spec.output_model.model_validate(result).model_dump(mode="json")
+            if result is not None
+            else None,
+            error=error,
+            interrupt=interrupt,
+            steps=sorted(steps.values(), key=lambda s: (s.start, s.agent)),
+            calls=total.calls,
+            failed_calls=total.failures,
+            prompt_tokens=total.prompt_tokens,
+            completion_tokens=total.completion_tokens,
+            usage=usage.ledger.snapshot(),
+            cost_usd=usage.cost_usd,
+            wall_time_s=round(time.perf_counter() - started, 6),
+            resumed=resume,
+        )
     )
 
 
@@ -224,8 +233,14 @@ def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> 
     """Refuse an answer the waiting step cannot take, before it is written to the checkpoint.
 
     LangGraph stores a resume value in the thread for good: an answer the node
-    then rejects would be replayed on every later resume.
+    then rejects would be replayed on every later resume. The waiting step says
+    what it takes in its interrupt's value, so this check knows no pattern:
+    `options`, the answers allowed (`[]`: any text), or `answer_schema`, a JSON
+    schema the answer must match (its `examples` are shown with a refusal).
     """
+    import json
+    import re
+
     if not pending:
         raise UsageError(f"thread {thread_id!r} is not waiting for an answer; resume it without --answer")
     ask = pending[0].value
@@ -236,6 +251,117 @@ def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> 
         )
     if options == [] and not (isinstance(answer, str) and answer.strip()):  # an open question
         raise UsageError(f"thread {thread_id!r} asks an open question: answer it with text, not {answer!r}")
+    schema = ask.get("answer_schema") if isinstance(ask, Mapping) else None
+    if not isinstance(schema, Mapping):
+        return
+    defs: Mapping[str, Any] = schema.get("$defs", {})
+    # JSON's types as pydantic's strict JSON mode reads them (no bool as a number, no 1.0 as an integer).
+    types: dict[str, tuple[str, Callable[[Any], bool]]] = {
+        "boolean": ("true or false", lambda v: isinstance(v, bool)),
+        "integer": ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+        "number": ("a number", lambda v: isinstance(v, int | float) and not isinstance(v, bool)),
+        "string": ("text", lambda v: isinstance(v, str)),
+        "array": ("a list", lambda v: isinstance(v, list)),
+        "object": ("an object", lambda v: isinstance(v, Mapping)),
+        "null": ("null", lambda v: v is None),
+    }
+    bounds: dict[str, tuple[str, Callable[[Any, Any], bool]]] = {
+        "minimum": ("at least", lambda v, limit: v >= limit),
+        "maximum": ("at most", lambda v, limit: v <= limit),
+        "exclusiveMinimum": ("more than", lambda v, limit: v > limit),
+        "exclusiveMaximum": ("less than", lambda v, limit: v < limit),
+    }
+
+    def resolve(rule: Mapping[str, Any]) -> Mapping[str, Any]:
+        while "$ref" in rule:  # pydantic's references are local: #/$defs/Name
+            rule = defs.get(str(rule["$ref"]).rpartition("/")[2], {})
+        return rule
+
+    def wrong_type(value: Any, rules: Sequence[Mapping[str, Any]], where: str) -> str | None:
+        """`value` fits none of the types the rules name (a rule naming none fits any)."""
+        wanted: list[str] = []
+        for rule in rules:
+            named = [rule["type"]] if isinstance(rule.get("type"), str) else rule.get("type") or list(types)
+            if any(types[w][1](value) for w in named if w in types):
+                return None
+            wanted += [types[w][0] for w in named if w in types and types[w][0] not in wanted]
+        given = next((name for name, test in types.values() if test(value)), type(value).__name__)
+        return f"{where} must be {' or '.join(wanted)}, not {given}"
+
+    def mismatch(value: Any, rule: Mapping[str, Any], at: str) -> str | None:
+        """The first way `value` breaks `rule`, in the keywords pydantic's JSON schemas use.
+
+        Only what is surely wrong is refused: a keyword not read here is left to the
+        waiting step, which validates the answer again and, if it must, asks again.
+        """
+        rule = resolve(rule)
+        where, inside = at or "the answer", f"{at}." if at else ""
+        if problem := wrong_type(value, [rule], where):
+            return problem
+        if "const" in rule and value != rule["const"]:
+            return f"{where} must be {json.dumps(rule['const'])}, not {json.dumps(value, default=repr)}"
+        if "enum" in rule and value not in rule["enum"]:
+            return f"{where} must be one of: {', '.join(json.dumps(e) for e in rule['enum'])}"
+        if isinstance(value, str):
+            short, long = (
+                len(value) < rule.get("minLength", 0),
+                len(value) > rule.get("maxLength", len(value)),
+            )
+            try:
+                unmatched = "pattern" in rule and not re.search(rule["pattern"], value)
+            except re.error:  # a pattern in a dialect Python does not read: the step checks it
+                unmatched = False
+            if (short or unmatched) and not value.strip():
+                return f"{where} must not be blank"
+            if short or long:
+                most = f"at least {rule['minLength']}" if short else f"at most {rule['maxLength']}"
+                return f"{where} must have {most} characters, not {len(value)}"
+            if unmatched:
+                return f"{where} must match the pattern {rule['pattern']}"
+        if types["number"][1](value):
+            for bound, (words, holds) in bounds.items():
+                if bound in rule and not holds(value, rule[bound]):
+                    return f"{where} must be {words} {rule[bound]}, not {value}"
+        if isinstance(value, list):
+            few, many = len(value) < rule.get("minItems", 0), len(value) > rule.get("maxItems", len(value))
+            if few or many:
+                most = f"at least {rule['minItems']}" if few else f"at most {rule['maxItems']}"
+                return f"{where} must have {most} items, not {len(value)}"
+            for i, item in enumerate(value):
+                if problem := mismatch(item, rule.get("items", {}), f"{at}[{i}]"):
+                    return problem
+        if isinstance(value, Mapping):
+            if missing := [key for key in rule.get("required", []) if key not in value]:
+                return f"{inside}{missing[0]} is missing"
+            fields, others = rule.get("properties", {}), rule.get("additionalProperties", True)
+            for key, item in value.items():
+                if key not in fields and others is False:
+                    return f"{inside}{key} is not expected here (only {', '.join(fields)})"
+                sub = fields.get(key, others if isinstance(others, Mapping) else {})
+                if problem := mismatch(item, sub, f"{inside}{key}"):
+                    return problem
+            if tagged := rule.get("discriminator"):  # name the tags, not every alternative's complaint
+                tag, forms = tagged["propertyName"], tagged.get("mapping", {})
+                if value.get(tag) not in forms:
+                    got = json.dumps(value.get(tag), default=repr)
+                    return f"{inside}{tag} must be one of: {', '.join(forms)}, not {got}"
+                return mismatch(value, {"$ref": forms[value[tag]]}, at)
+        alternatives = [resolve(r) for r in rule.get("anyOf") or rule.get("oneOf") or []]
+        if alternatives and (problem := wrong_type(value, alternatives, where)):
+            return problem
+        problems = [mismatch(value, alternative, at) for alternative in alternatives]
+        if problems and all(problems):
+            return " or ".join(dict.fromkeys(str(p) for p in problems))
+        return None
+
+    if problem := mismatch(answer, schema, ""):
+        examples = schema.get("examples") or []
+        tag = schema.get("discriminator", {}).get("propertyName")
+        if tag and isinstance(answer, Mapping):  # an example of the form the answer took, if any
+            examples = [e for e in examples if e.get(tag) == answer.get(tag)] or examples
+        example = json.dumps(examples[0]) if examples else ""
+        like = f"; answer like {example}" if example and len(example) <= 160 else ""  # one line, to read
+        raise UsageError(f"thread {thread_id!r} cannot take this answer: {problem}{like}")
 
 
 def _record(
@@ -263,13 +389,22 @@ def _record(
 
 
 class _UsageCallback(BaseCallbackHandler):
-    """Counts calls and tokens per agent from what the model reports, for any provider."""
+    """Counts calls, tokens and cost per agent from what the model reports, for any provider."""
 
     run_inline = True
 
-    def __init__(self) -> None:
+    def __init__(self, pricing: Pricing) -> None:
         self.ledger = UsageLedger()
         self._agents: dict[UUID, str] = {}
+        self._models: dict[UUID, str] = {}
+        self._pricing = pricing
+        self._cost = 0.0
+        self._unpriced = False
+
+    @property
+    def cost_usd(self) -> float | None:
+        """USD for the tokens counted so far; None once a model without a price was called."""
+        return None if self._unpriced else round(self._cost, 10)
 
     def on_chat_model_start(
         self,
@@ -285,12 +420,22 @@ class _UsageCallback(BaseCallbackHandler):
         self._agents[run_id] = (
             parsed.name if parsed else str((metadata or {}).get("langgraph_node", "unknown"))
         )
+        # LangChain puts the model's own name in every call's metadata (its "ls" params).
+        self._models[run_id] = str((metadata or {}).get("ls_model_name") or "unknown")
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         agent = self._agents.pop(run_id, "unknown")
+        model = self._models.pop(run_id, "unknown")
         message = getattr(response.generations[0][0], "message", None) if response.generations else None
         usage = getattr(message, "usage_metadata", None) or {}
-        self.ledger.record(agent, int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0)))
+        prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        self.ledger.record(agent, prompt, completion)
+        cost = self._pricing.cost(model, prompt, completion)
+        if cost is None:
+            self._unpriced = True
+        else:
+            self._cost += cost
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._models.pop(run_id, None)
         self.ledger.record(self._agents.pop(run_id, "unknown"), 0, 0, failed=True)

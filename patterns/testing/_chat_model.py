@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, ToolCallChunk, ToolMessage
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
@@ -143,13 +143,28 @@ _ROLE = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
 
 def _to_wire(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
-    return [
-        {
-            "role": _ROLE.get(m.type, m.type),
-            "content": m.text if not isinstance(m.content, str) else m.content,
-        }
-        for m in messages
-    ]
+    return [_wire_message(m) for m in messages]
+
+
+def _wire_message(message: BaseMessage) -> dict[str, Any]:
+    """A message as the OpenAI API carries it: what the brain gets from the HTTP server too."""
+    wire: dict[str, Any] = {
+        "role": _ROLE.get(message.type, message.type),
+        "content": message.text if not isinstance(message.content, str) else message.content,
+    }
+    # The calls a tool loop made, and which call each result answers: the brain pairs them.
+    if isinstance(message, AIMessage) and message.tool_calls:
+        wire["tool_calls"] = [
+            {
+                "id": c["id"],
+                "type": "function",
+                "function": {"name": c["name"], "arguments": json.dumps(c["args"])},
+            }
+            for c in message.tool_calls
+        ]
+    if isinstance(message, ToolMessage):
+        wire["tool_call_id"] = message.tool_call_id
+    return wire
 
 
 def _tool_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -326,9 +326,39 @@ def _message(raw: Any, index: int) -> dict[str, Any]:
         raise _BadRequest(
             f"{where}.content must be a string or an array of content parts", f"{where}.content"
         )
-    # Only role and content reach the brain, as in-process: names and tool-call
-    # ids do not change an answer, and counting them would make usage differ.
-    return {"role": role, "content": text}
+    # Only role and content reach the brain, as in-process, and in a tool loop the
+    # calls and which call each result answers: names do not change an answer, and
+    # counting them would make usage differ.
+    message: dict[str, Any] = {"role": role, "content": text}
+    if role == "assistant" and raw.get("tool_calls"):
+        message["tool_calls"] = _tool_calls(raw["tool_calls"], where)
+    if role == "tool" and isinstance(raw.get("tool_call_id"), str):
+        message["tool_call_id"] = raw["tool_call_id"]
+    return message
+
+
+def _tool_calls(raw: Any, where: str) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise _BadRequest(f"{where}.tool_calls must be an array", f"{where}.tool_calls")
+    calls = []
+    for i, call in enumerate(raw):
+        at = f"{where}.tool_calls[{i}]"
+        function = call.get("function") if isinstance(call, dict) else None
+        # As OpenAI does: a name and the arguments' text, read as JSON only by whoever runs the call.
+        if not (
+            isinstance(function, dict)
+            and isinstance(function.get("name"), str)
+            and isinstance(function.get("arguments"), str)
+        ):
+            raise _BadRequest(f"{at} must be {{id, type: 'function', function: {{name, arguments}}}}", at)
+        calls.append(
+            {
+                "id": str(call.get("id")),
+                "type": "function",
+                "function": {"name": function["name"], "arguments": function["arguments"]},
+            }
+        )
+    return calls
 
 
 def _tools(raw: Any) -> list[dict[str, Any]] | None:

@@ -20,12 +20,17 @@ from typing import Any
 import pytest
 
 from adapters import arun
+from patterns import Agent
 from patterns.errors import ServerError, UsageError
+from patterns.flows import handoff, pipeline, routing
+from patterns.flows.handoff import DeskReply
+from patterns.flows.routing import Answer, Classification
 from patterns.presets import AGENTS, SAMPLES, reviews
 from patterns.runtime import wire
 from patterns.testing import FaultPolicy, LatencyPolicy, Plan, ScriptedBrain, running_server
 
 from .._samples import SPLIT_VOTE
+from ._declared import DECLARED, DRAFTER, OPEN_QUESTION, PUBLISHER
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -41,6 +46,8 @@ def _collect_crewai_garbage() -> Iterator[None]:
 
 
 BATCHES: dict[str, Any] = {"items": reviews(40), "batch_size": 4, "max_concurrency": 3}  # 10 batches
+#: drafter -> tidy (a function) -> gate fact_checker -> publisher, on a brief that passes the gate.
+PUBLISHED = next(case for case in DECLARED if case.id == "pipeline-stages-published")
 
 
 @dataclasses.dataclass
@@ -231,10 +238,29 @@ async def test_human_arbitration_takes_the_answer_and_refuses_to_run_without_one
 
 
 async def test_an_answer_that_is_not_an_option_is_refused() -> None:
-    with pytest.raises(UsageError, match="'zookeeper' is not an option; choose one of: kafka, rabbitmq"):
+    with pytest.raises(UsageError, match="must pick one of kafka, rabbitmq, got 'zookeeper'"):
         await arun("crewai", "debate", SPLIT_VOTE, answer="zookeeper")
     result = await arun("crewai", "debate", SPLIT_VOTE, input_func=lambda q: "zookeeper")
     assert result.status == "failed" and "zookeeper" in (result.error or "")
+
+
+async def test_an_open_question_takes_any_text_and_refuses_an_empty_answer_before_any_model_call() -> None:
+    split = {"question": "When do we ship?", "rounds": 1, "arbitration": "human"}
+    stances = {"optimist": "ship friday", "skeptic": "wait a week", "pragmatist": "ship monday"}
+    responders = {
+        name: (lambda p, position=position: {"position": position, "confidence": 0.7, "argument": "mine"})
+        for name, position in stances.items()
+    }
+    decided = await arun(
+        "crewai", OPEN_QUESTION, split, brain=ScriptedBrain(responders=responders), answer="ship in May"
+    )
+    assert decided.status == "completed", decided.error
+    assert decided.output is not None and decided.output["decided_by"] == "human"
+    assert decided.output["decision"] == "ship in May"  # no options: the text is the ruling
+    brain = ScriptedBrain(responders=responders)
+    with pytest.raises(UsageError, match="answer the open question with text"):
+        await arun("crewai", OPEN_QUESTION, split, brain=brain, answer="  ")
+    assert brain.ledger.snapshot() == {}
 
 
 # -- checkpoints and resume
@@ -281,6 +307,63 @@ async def test_resume_refuses_loops_missing_checkpoints_and_other_patterns(tmp_p
 async def test_unknown_options_are_usage_errors() -> None:
     with pytest.raises(UsageError, match="does not take checkpoint"):
         await arun("crewai", "pipeline", checkpoint="memory")
+
+
+# -- declared flows: the user's agents, names and stages
+
+
+async def test_a_nested_pattern_stage_is_a_usage_error_before_any_model_call() -> None:
+    nested = pipeline.SPEC.flow(stages=[PUBLISHER]).compile()
+    flow = pipeline.SPEC.flow(stages=[DRAFTER, nested])  # the drafter would run first
+    brain = ScriptedBrain(responders=PUBLISHED.responders)
+    with pytest.raises(UsageError, match="nested patterns run on LangGraph only"):
+        await arun("crewai", flow, PUBLISHED.input, brain=brain)
+    assert brain.ledger.snapshot() == {}
+
+
+async def test_user_names_that_are_crewai_flow_attributes_run_and_steps_are_named_as_on_langgraph() -> None:
+    # `state`, `ask` and `kickoff` are Flow attributes: the flow methods are not named after them.
+    helper = Agent("helper", "Answer. Keys: answer.", output=Answer)
+    routes = routing.SPEC.flow(
+        router=Agent("sorter", "Classify: state or ask. Keys: route, confidence.", output=Classification),
+        routes={"state": helper, "ask": helper},
+    )
+    front = Agent("front", "Hand off to kickoff. Keys: action, to, reason, answer.", output=DeskReply)
+    desks = handoff.SPEC.flow(
+        desks={"ask": front, "kickoff": Agent("closer", "Answer. Keys: action, answer.", output=DeskReply)}
+    )
+    responders = {
+        "sorter": lambda p: {"route": "ask", "confidence": 0.9},
+        "helper": lambda p: {"answer": f"on {p['speciality']}"},
+        "front": lambda p: {"action": "handoff", "to": "kickoff", "reason": "closing", "answer": None},
+        "closer": lambda p: {"action": "answer", "to": None, "reason": "", "answer": "done"},
+    }
+    for flow, data in ((routes, {"message": "hi"}), (desks, {"message": "hi"})):
+        crewai = await arun("crewai", flow, data, brain=ScriptedBrain(responders=responders))
+        langgraph = await arun("langgraph", flow, data, brain=ScriptedBrain(responders=responders))
+        assert crewai.status == "completed", crewai.error
+        assert crewai.output == langgraph.output
+        assert [s.agent for s in crewai.steps] == [s.agent for s in langgraph.steps]
+
+
+async def test_a_declared_stages_pipeline_resumes_at_its_unfinished_stage(tmp_path: Path) -> None:
+    flow, data, responders = PUBLISHED.flow, PUBLISHED.input, PUBLISHED.responders
+    down = ScriptedBrain(responders=responders, faults=FaultPolicy(down_agents=frozenset({"publisher"})))
+    failed = await arun("crewai", flow, data, brain=down, state_path=str(tmp_path), max_retry_limit=0)
+    assert failed.status == "failed" and (failed.error or "").startswith("ServerError: ")
+    assert [(s.agent, s.status) for s in failed.steps] == [
+        ("drafter", "ok"),
+        ("tidy", "ok"),
+        ("gate", "ok"),
+        ("publisher", "error"),
+    ]
+    # A declared flow has no sample: the input is given again (the checkpoint's state is what runs).
+    brain = ScriptedBrain(responders=responders)
+    resumed = await arun("crewai", flow, data, brain=brain, state_path=str(tmp_path), resume=True)
+    assert resumed.status == "completed", resumed.error
+    assert set(resumed.usage) == {"publisher"} and [s.agent for s in resumed.steps] == ["publisher", "finish"]
+    reference = await arun("langgraph", flow, data, brain=ScriptedBrain(responders=responders))
+    assert resumed.output == reference.output
 
 
 # -- offline

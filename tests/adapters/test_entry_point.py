@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from adapters import FRAMEWORKS, arun
+from adapters import FRAMEWORKS, PORTABLE, arun
 from patterns import arun as langgraph_arun
 from patterns import resolve_model
 from patterns.errors import UsageError
@@ -67,7 +67,7 @@ async def test_a_pattern_an_adapter_lacks_is_a_usage_error(
         await arun(framework, "newcomer")
 
 
-@pytest.mark.parametrize("pattern", list(PATTERNS))
+@pytest.mark.parametrize("pattern", PORTABLE)
 async def test_langgraph_adapter_equals_the_runner(pattern: str) -> None:
     brain = ScriptedBrain()
     via_adapter = await arun("langgraph", pattern, brain=brain)

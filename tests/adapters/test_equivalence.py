@@ -19,8 +19,7 @@ from typing import Any, Literal
 
 import pytest
 
-from adapters import FRAMEWORKS, arun
-from patterns.presets import PATTERNS
+from adapters import FRAMEWORKS, PORTABLE, arun
 from patterns.runtime import PatternSpec, RunResult
 from patterns.testing import ScriptedBrain, running_server
 
@@ -104,7 +103,7 @@ def _check_against_langgraph(framework: str, case: Case, result: RunResult, refe
             assert usage.prompt_tokens > reference.usage[agent].prompt_tokens, agent
 
 
-CASES: list[Case] = [*PATTERNS, *DECLARED]
+CASES: list[Case] = [*PORTABLE, *DECLARED]
 
 
 def _id(case: Case) -> str:

@@ -27,14 +27,17 @@ from adapters._common import FlowRun, initial_state
 from adapters.semantic_kernel._agents import Context
 from adapters.semantic_kernel._flows import build
 from adapters.semantic_kernel._service import ScriptedChatCompletion
+from patterns import Agent
 from patterns.errors import MalformedOutput, ModelTimeout, RateLimited, ServerError, UsageError
-from patterns.flows import refinement as R
+from patterns.flows import debate, handoff, pipeline, refinement
+from patterns.flows.debate import Position
 from patterns.flows.scatter_gather import QuorumNotMet
 from patterns.presets import AGENTS
-from patterns.runtime import RunResult, get_flow, wire
+from patterns.runtime import PatternSpec, RunResult, get_flow, wire
 from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain, running_server
 
 from .._samples import SPLIT_VOTE
+from ._declared import COPIES, DECLARED, DRAFTER, PUBLISHER, SHOP, STAGES
 
 FRAMEWORK = "semantic_kernel"
 
@@ -152,7 +155,7 @@ async def test_human_arbitration_decides_a_split_vote() -> None:
     state, flow = await _flow("debate", SPLIT_VOTE, input_func=arbitrator)
     assert state["result"]["decision"] == "rabbitmq" and state["result"]["decided_by"] == "human"
     assert state["result"]["consensus"] is False
-    assert len(prompts_seen) == 1 and "kafka, rabbitmq" in prompts_seen[0]
+    assert len(prompts_seen) == 1 and '["kafka", "rabbitmq"]' in prompts_seen[0]
     assert [s.agent for s in flow.recorder.steps] == [
         "debater_1", "debater_2", "close_round", "vote", "ask_human", "finish"
     ]  # fmt: skip
@@ -162,11 +165,9 @@ async def test_human_arbitration_decides_a_split_vote() -> None:
     assert answered.output["decision"] == "kafka" and answered.calls == 2
 
 
-async def test_human_arbitration_needs_an_answer_and_rejects_a_non_option() -> None:
+async def test_human_arbitration_needs_an_answer() -> None:
     with pytest.raises(UsageError, match="answer='OPTION'"):
         await arun(FRAMEWORK, "debate", SPLIT_VOTE)
-    with pytest.raises(ValueError, match="must pick one of kafka, rabbitmq, got 'zookeeper'"):
-        await _flow("debate", SPLIT_VOTE, answer="zookeeper")
     assert not _other_tasks()
 
 
@@ -180,6 +181,83 @@ async def test_judge_arbitration_and_a_larger_debate_equal_langgraph() -> None:
         assert result.status == "completed", result.error
         assert result.output == reference.output
         assert result.usage == reference.usage
+
+
+# -- declared flows: what SK cannot run is refused before any model call; a panel's failures ----
+
+_OPINION = "Answer the question. Keys: position, confidence, argument."
+
+#: Flows and options SK cannot run (LangGraph runs all but the wrong answer): refused while the
+#: orchestration is built, before any model call.
+_REFUSED: list[tuple[str, str | PatternSpec, dict[str, Any], dict[str, Any], str]] = [
+    (
+        "nested-pattern-stage",
+        pipeline.SPEC.flow(stages=[DRAFTER, STAGES.compile(), PUBLISHER]),
+        {"input": {"brief": "tests help"}},
+        {},
+        "stage 'pipeline' is a compiled LangGraph pattern",
+    ),
+    (
+        "human-answer-not-an-option",
+        "debate",
+        SPLIT_VOTE,
+        {"answer": "zookeeper"},
+        "must pick one of kafka, rabbitmq, got 'zookeeper'",
+    ),
+    (
+        "desk-name-not-an-sk-name",
+        handoff.SPEC.flow(
+            desks={"front desk": SHOP.args["desks"]["front"], "help": SHOP.args["desks"]["help"]}
+        ),
+        {"message": "I want to buy"},
+        {},
+        "'front desk' cannot name a Semantic Kernel agent",
+    ),
+    (
+        "debater-named-judge",
+        debate.SPEC.flow(
+            debaters=[Agent("judge", _OPINION, output=Position), Agent("juror", _OPINION, output=Position)],
+            judge=COPIES.args["judge"],
+        ),
+        {"question": "When do we ship?", "arbitration": "judge"},
+        {},
+        "a debater named 'judge'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("flow", "data", "options", "match"), [case[1:] for case in _REFUSED], ids=[case[0] for case in _REFUSED]
+)
+async def test_what_sk_cannot_run_is_a_usage_error_before_any_model_call(
+    flow: str | PatternSpec, data: dict[str, Any], options: dict[str, Any], match: str
+) -> None:
+    brain = ScriptedBrain()
+    with pytest.raises(UsageError, match=match):
+        await arun(FRAMEWORK, flow, data, brain=brain, **options)
+    assert not brain.ledger.snapshot(), "a model was called"
+    assert not _other_tasks()
+
+
+async def test_a_panel_worker_down_is_recorded_in_failed_as_on_langgraph() -> None:
+    case = next(d for d in DECLARED if d.id == "scatter_gather-panel-chair")  # quorum 2 of 3 workers
+    faults = FaultPolicy(down_agents=frozenset({"lawyer"}))
+    reference = await arun(
+        "langgraph", case.flow, case.input, brain=ScriptedBrain(responders=case.responders, faults=faults)
+    )
+    result = await arun(
+        FRAMEWORK, case.flow, case.input, brain=ScriptedBrain(responders=case.responders, faults=faults)
+    )
+    assert reference.status == result.status == "completed", result.error
+    assert result.output is not None and result.output == reference.output
+    assert sorted(result.output["answers"]) == ["economist", "engineer"]
+    assert [f["source"] for f in result.output["failed"]] == ["lawyer"]
+    assert result.output["failed"][0]["error"].startswith("ServerError: ")
+    assert {s.agent: s.status for s in result.steps} == {
+        "economist": "ok", "engineer": "ok", "lawyer": "error", "gather": "ok"
+    }  # fmt: skip
+    assert result.usage["lawyer"].failures == 1, "no retries on SK"
+    assert not _other_tasks()
 
 
 # -- offline: nothing but loopback ---------------------------------------------------------
@@ -362,7 +440,7 @@ async def test_map_reduce_runs_batches_in_parallel_within_the_bound(monkeypatch:
 
 
 async def test_a_loop_past_its_bound_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(R, "recursion_limit", lambda max_iterations: 3)
+    monkeypatch.setattr(refinement, "recursion_limit", lambda max_iterations: 3)
     with pytest.raises(RuntimeError, match="passed its bound of 3 turns"):
         await _flow("refinement")
     assert not _other_tasks()
