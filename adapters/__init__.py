@@ -23,14 +23,15 @@ from __future__ import annotations
 import asyncio
 import importlib
 import importlib.util
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from adapters._common import FlowRun, disable_telemetry, initial_state
 from patterns.errors import UsageError
-from patterns.observability import _hooks as telemetry
-from patterns.resilience import AgentPolicies
-from patterns.runtime import PatternSpec, RunResult, get_flow
-from patterns.testing import ScriptedBrain
+
+if TYPE_CHECKING:  # the runtime (LangGraph, LangChain) loads when a flow runs, not when `orch` starts
+    from adapters._common import FlowRun
+    from patterns.resilience import AgentPolicies
+    from patterns.runtime import PatternSpec, RunResult
+    from patterns.testing import ScriptedBrain
 
 __all__ = ["FRAMEWORKS", "PORTABLE", "arun", "run"]
 
@@ -64,6 +65,8 @@ def _load(framework: str) -> _Adapter:
         raise UsageError(
             f"the {framework} adapter needs its extra: pip install 'orchestration-patterns[{extra}]'"
         )
+    from adapters._common import disable_telemetry
+
     disable_telemetry()
     return importlib.import_module(module)  # type: ignore[return-value,unused-ignore]
 
@@ -102,6 +105,11 @@ async def arun(
         result = await arun("semantic_kernel", flow, {"message": "..."}, brain=brain)
         ```
     """
+    from adapters._common import FlowRun, initial_state
+    from patterns.observability import _hooks as telemetry
+    from patterns.runtime import get_flow
+    from patterns.testing import ScriptedBrain
+
     spec = get_flow(flow)
     adapter = _load(framework)
     state = initial_state(spec, input)

@@ -11,7 +11,7 @@ import asyncio
 import json
 import sys
 from contextlib import ExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -19,10 +19,12 @@ from rich.table import Table
 
 from adapters import FRAMEWORKS, PORTABLE, arun
 from patterns.cli import brain_from_args, read_input, result_table
+from patterns.cli._app import DEFAULT_CHECKPOINT_URL
 from patterns.errors import UsageError
-from patterns.presets import PATTERNS
-from patterns.runtime import DEFAULT_CHECKPOINT_URL, RunResult
-from patterns.testing import ScriptedBrain
+
+if TYPE_CHECKING:  # loaded by the commands, not when `orch` registers them
+    from patterns.runtime import RunResult
+    from patterns.testing import ScriptedBrain
 
 __all__ = ["register"]
 
@@ -86,6 +88,8 @@ async def _run_on_framework(args: argparse.Namespace) -> int:
             "--checkpoint, --thread and --resume apply to --framework langgraph only; "
             "see the README's resume table for what each framework can resume"
         )
+    from patterns.presets import PATTERNS
+
     if args.pattern not in PATTERNS:
         raise UsageError(f"unknown pattern {args.pattern!r}; choose one of: {', '.join(PATTERNS)}")
     data = read_input(args.input)

@@ -4,6 +4,14 @@
     orch bench                                       # the full run (committed results), under 30 minutes
     orch bench --quick --patterns pipeline debate --frameworks langgraph autogen
     python -m benchmarks --quick                     # the same without the entry point
+    orch bench --quick --flow myflows:DESK --responders myflows:ANSWERS --input desk.json
+
+`--flow MODULE:ATTRIBUTE` benchmarks your own declared flow (a `PatternSpec` from
+`SPEC.flow(...)`, imported with the working directory on the path) on every framework:
+the equivalence check (against the LangGraph adapter, since the asyncio floor runs the
+presets' tables only), per-step overhead and resilience. `--responders MODULE:ATTRIBUTE`
+is the scripted model's answers, a mapping of agent name to `fn(payload) -> dict`
+(default: the presets'); `--input FILE|-` the flow's input JSON (default: its sample).
 
 Progress goes to stderr; the result JSON, `latest.json`, `report.md` and the
 charts go to `./bench-results/<profile>/` in the working directory, or to
@@ -14,20 +22,27 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import json
+import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters import FRAMEWORKS, PORTABLE
-from benchmarks.profiles import MEASURES, PROFILES
+from benchmarks.profiles import FLOW_MEASURES, MEASURES, PROFILES
 from patterns.cli import run_main
 from patterns.errors import UsageError
+
+if TYPE_CHECKING:  # loaded by the command, not when `orch` registers it
+    from patterns.runtime import PatternSpec
+    from patterns.testing import Responder
 
 __all__ = ["add_arguments", "main", "register"]
 
@@ -42,9 +57,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="the profile by name (default full; --quick is --size quick; tiny is for tests)",
     )
-    parser.add_argument("--patterns", nargs="+", choices=PORTABLE, default=list(PORTABLE))
+    parser.add_argument(
+        "--patterns", nargs="+", choices=PORTABLE, default=None, help="the presets to run (default all)"
+    )
+    parser.add_argument(
+        "--flow",
+        metavar="MODULE:ATTRIBUTE",
+        default=None,
+        help="benchmark your declared flow (a PatternSpec from SPEC.flow(...)) instead of the presets",
+    )
+    parser.add_argument(
+        "--responders",
+        metavar="MODULE:ATTRIBUTE",
+        default=None,
+        help="with --flow: the scripted answers, a mapping agent name -> fn(payload) -> dict",
+    )
+    parser.add_argument(
+        "--input", metavar="FILE|-", default=None, help="with --flow: its input JSON (default: its sample)"
+    )
     parser.add_argument("--frameworks", nargs="+", choices=list(FRAMEWORKS), default=list(FRAMEWORKS))
-    parser.add_argument("--measures", nargs="+", choices=list(MEASURES), default=list(MEASURES))
+    parser.add_argument(
+        "--measures",
+        nargs="+",
+        choices=list(MEASURES),
+        default=None,
+        help=f"default all; with --flow: {', '.join(FLOW_MEASURES)}",
+    )
     parser.add_argument(
         "--results-dir",
         type=Path,
@@ -72,10 +110,95 @@ def _check_writable(folder: Path) -> None:
         raise UsageError(f"cannot write results to {str(folder)!r}: {exc.strerror or exc}") from None
 
 
+def load_attribute(reference: str, option: str) -> Any:
+    """`MODULE:ATTRIBUTE` imported (the working directory on the path), or a one-line `UsageError`."""
+    module_name, sep, attribute = reference.partition(":")
+    if not sep or not module_name or not attribute:
+        raise UsageError(f"{option} takes MODULE:ATTRIBUTE (e.g. myflows:DESK), got {reference!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # any failure of the user's module is theirs to read, in one line
+        raise UsageError(
+            f"{option} {reference}: cannot import {module_name!r}: {type(exc).__name__}: {exc}"
+        ) from None
+    value = module
+    for part in attribute.split("."):
+        try:
+            value = getattr(value, part)
+        except AttributeError:
+            raise UsageError(
+                f"{option} {reference}: {module_name!r} has no attribute {attribute!r}"
+            ) from None
+    return value
+
+
+def _read_json(source: str) -> Any:
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+        return json.loads(text)
+    except OSError as exc:
+        raise UsageError(f"--input {source}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--input {source}: not JSON: {exc}") from None
+
+
+def declared_flow(
+    args: argparse.Namespace,
+) -> tuple[dict[str, PatternSpec], dict[str, Any], Mapping[str, Responder] | None]:
+    """The `--flow` (with its input and responders), checked before any run: a `UsageError` if unfit."""
+    if args.patterns:
+        raise UsageError("--flow benchmarks your flow; --patterns picks presets: give one or the other")
+    if args.measures and (other := [m for m in args.measures if m not in FLOW_MEASURES]):
+        raise UsageError(
+            f"--flow takes the measures of a single flow ({', '.join(FLOW_MEASURES)}), not {', '.join(other)}"
+        )
+    spec = load_attribute(args.flow, "--flow")
+    from patterns.runtime import PatternSpec
+
+    if not isinstance(spec, PatternSpec) or not spec.args:
+        kind = "a preset or pattern SPEC" if isinstance(spec, PatternSpec) else type(spec).__name__
+        raise UsageError(
+            f"--flow {args.flow} is {kind}, not a declared flow (a PatternSpec from SPEC.flow(...))"
+        )
+    if spec.name not in PORTABLE:
+        raise UsageError(
+            f"--flow {args.flow} is a {spec.name} flow; every framework runs: {', '.join(PORTABLE)}"
+        )
+    responders = None
+    if args.responders:
+        responders = load_attribute(args.responders, "--responders")
+        if not isinstance(responders, Mapping) or not all(
+            isinstance(k, str) and callable(v) for k, v in responders.items()
+        ):
+            raise UsageError(
+                f"--responders {args.responders} is not a mapping of agent name -> fn(payload) -> dict"
+            )
+    if args.input is not None:
+        data = _read_json(args.input)
+    elif spec.sample is not None:
+        data = dict(spec.sample)
+    else:
+        raise UsageError(f"--flow {args.flow} has no sample input: give one with --input FILE|-")
+    from patterns.runtime import validate_input
+
+    validate_input(spec, data)
+    return {args.flow: spec}, {args.flow: data}, responders
+
+
 def _handle(args: argparse.Namespace) -> int:
     from benchmarks.harness import results_dir_for, run_bench
 
     profile = PROFILES[args.size or ("quick" if args.quick else "full")]
+    flows: dict[str, PatternSpec] = {}
+    inputs: dict[str, Any] = {}
+    responders = None
+    if args.flow:
+        flows, inputs, responders = declared_flow(args)
+    elif args.responders or args.input is not None:
+        raise UsageError("--responders and --input go with --flow")
     _check_writable(results_dir_for(profile.name, args.results_dir))
     t0 = time.perf_counter()
     with Progress(
@@ -95,11 +218,15 @@ def _handle(args: argparse.Namespace) -> int:
         path = asyncio.run(
             run_bench(
                 profile,
-                patterns=list(args.patterns),
+                patterns=list(flows) or list(args.patterns or PORTABLE),
                 frameworks=list(args.frameworks),
-                measures=list(args.measures),
+                measures=list(args.measures or (FLOW_MEASURES if flows else MEASURES)),
                 results_dir=args.results_dir,
                 progress=update,
+                flows=flows,
+                inputs=inputs,
+                responders=responders,
+                responders_name=args.responders,
             )
         )
     _err.print(

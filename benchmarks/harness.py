@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,8 @@ from benchmarks.floor import FRAMEWORK as FLOOR
 from benchmarks.profiles import MEASURES, Profile
 from benchmarks.report import write_report
 from benchmarks.suite import Suite
+from patterns.runtime import PatternSpec
+from patterns.testing import Responder
 
 __all__ = ["RESULTS_DIR", "SCHEMA", "results_dir_for", "run_bench"]
 
@@ -45,8 +47,16 @@ async def run_bench(
     measures: list[str] | None = None,
     results_dir: Path | None = None,
     progress: Callable[[str, int, int], None] = lambda _label, _done, _total: None,
+    flows: dict[str, PatternSpec] | None = None,
+    inputs: dict[str, Any] | None = None,
+    responders: Mapping[str, Responder] | None = None,
+    responders_name: str | None = None,
 ) -> Path:
-    """Run the selected measures; return the path of the timestamped result JSON."""
+    """Run the selected measures; return the path of the timestamped result JSON.
+
+    With `flows` (label -> declared flow, each with its input in `inputs`, answered by
+    `responders`), `patterns` are those labels: `orch bench --flow`.
+    """
     measures = list(measures or MEASURES)
     out = results_dir_for(profile.name, results_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -58,7 +68,16 @@ async def run_bench(
     def step(label: str) -> None:
         progress(label, done, total)
 
-    suite = Suite(profile, patterns, [f for f in frameworks if f != FLOOR], measures, progress=step)
+    suite = Suite(
+        profile,
+        patterns,
+        [f for f in frameworks if f != FLOOR],
+        measures,
+        progress=step,
+        flows=dict(flows or {}),
+        inputs=dict(inputs or {}),
+        responders=responders,
+    )
     env = environment.collect()
     await suite.probe()
     done += 1
@@ -69,8 +88,17 @@ async def run_bench(
             "started": started.isoformat(timespec="seconds"),
             "patterns": patterns,
             "frameworks": suite.frameworks,
-            "floor": FLOOR,
+            "floor": None if flows else FLOOR,
+            "reference": suite.reference,
             "measures": measures,
+            **(
+                {
+                    "flows": {k: {"pattern": f.name, "summary": f.summary} for k, f in flows.items()},
+                    "responders": responders_name,
+                }
+                if flows
+                else {}
+            ),
         },
         "environment": env,
         "profile": profile.as_dict(),

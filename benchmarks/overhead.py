@@ -34,6 +34,8 @@ from rich.table import Table
 from adapters import PORTABLE
 from patterns import AgentContext, ScriptedChatModel
 from patterns.presets import PATTERNS, SAMPLES
+from patterns.runtime import PatternSpec, get_flow
+from patterns.testing import ScriptedBrain
 
 
 class _Bare(TypedDict, total=False):
@@ -71,16 +73,23 @@ def _config(pattern: str, state: dict[str, Any], checkpointed: bool, run: int) -
     return config
 
 
-async def superstep_shape(pattern: str, state: dict[str, Any]) -> list[int]:
-    """Tasks per superstep of `pattern` on `state`, read from a real run's debug stream.
+async def superstep_shape(
+    pattern: str | PatternSpec, state: dict[str, Any], brain: ScriptedBrain | None = None
+) -> list[int]:
+    """Tasks per superstep of `pattern` (a preset's name or a declared flow) on `state`.
 
-    Measured, not declared: the bare graph copies whatever shape the pattern has.
+    Read from a real run's debug stream on `brain` (default: the presets' answers), so
+    measured, not declared: the bare graph copies whatever shape the flow has.
     """
-    graph = PATTERNS[pattern].compile(checkpointer=None)
-    config: dict[str, Any] = {"recursion_limit": max(PATTERNS[pattern].recursion_limit(state), 25)}
+    spec = get_flow(pattern)
+    graph = spec.compile(checkpointer=None)
+    config: dict[str, Any] = {"recursion_limit": max(spec.recursion_limit(state), 25)}
     steps: Counter[int] = Counter()
     async for event in graph.astream(
-        state, config, context=AgentContext(model=ScriptedChatModel()), stream_mode="debug"
+        state,
+        config,
+        context=AgentContext(model=ScriptedChatModel(brain=brain or ScriptedBrain())),
+        stream_mode="debug",
     ):
         if event["type"] == "task":
             steps[event["step"]] += 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-__all__ = ["MEASURES", "PROFILES", "Profile"]
+__all__ = ["FLOW_MEASURES", "MEASURES", "PROFILES", "RESILIENCE_CONFIGS", "Profile"]
 
 #: Every measure the suite knows, in report order.
 MEASURES = (
@@ -23,6 +23,14 @@ MEASURES = (
     "footprint",
     "resilience",
 )
+
+#: The measures that apply to one declared flow (`orch bench --flow`), besides the equivalence check.
+FLOW_MEASURES = ("overhead", "resilience")
+
+#: The resilience measure's configurations, each framework set up as its users would:
+#: in-process with the framework's own defaults; over HTTP with the framework's production
+#: OpenAI client and that client's default retries; in-process with the kit's `AgentPolicies`.
+RESILIENCE_CONFIGS = ("in_process", "http_client_retries", "kit_policies")
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,12 @@ class Profile:
     # footprint
     footprint_pattern: str
     footprint_repeats: int
+    # resilience: how each framework is configured (see `RESILIENCE_CONFIGS`), and the kit's
+    # retry for "kit_policies" (`AgentPolicies(retry=Backoff(...))`)
+    resilience_configs: tuple[str, ...] = RESILIENCE_CONFIGS
+    policy_max_attempts: int = 4
+    policy_base_delay_s: float = 0.1
+    policy_max_delay_s: float = 2.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -85,9 +85,19 @@ def _summary(doc: dict[str, Any]) -> str:
         row = _find(throughput, candidate=f, concurrency=top)
         return fmt(row["flows_per_s"]) if row else DASH
 
-    def completed(f: str) -> str:
-        rates = [r["completion_rate"] for r in resilience if r["candidate"] == f and r["fault_rate"] == worst]
+    # One column per resilience configuration, labelled; a run from before configurations
+    # (no "configs") has the in-process one only, under its old header.
+    configs = doc["measures"].get("resilience", {}).get("configs") or {}
+
+    def completed(f: str, config: str = "in_process") -> str:
+        rates = [
+            r["completion_rate"]
+            for r in resilience
+            if r["candidate"] == f and r["fault_rate"] == worst and r.get("config", "in_process") == config
+        ]
         return f"{fmt(100 * statistics.mean(rates))} %" if rates else DASH
+
+    faults = f"flows completed at {fmt(100 * worst) if worst is not None else '?'} % transient faults"
 
     def cold(f: str) -> str:
         row = _find(footprint, candidate=f)
@@ -105,7 +115,7 @@ def _summary(doc: dict[str, Any]) -> str:
         f"scatter-gather {scatter.get('branches', '?')} {TIMES} {fmt(scatter.get('latency_ms'))} ms (wall / ideal)",
         f"map-reduce {mapped.get('branches', '?')} items at {mapped.get('concurrency', '?')} (wall / ideal)",
         f"pipeline flows/s at {top} concurrent",
-        f"flows completed at {fmt(100 * worst) if worst is not None else '?'} % transient faults",
+        *([f"{faults}, {entry['label']}" for entry in configs.values()] if configs else [faults]),
         "cold start ms (imports + first flow)",
         "peak RSS MB",
     ]
@@ -116,7 +126,7 @@ def _summary(doc: dict[str, Any]) -> str:
             efficiency(f, "scatter_gather"),
             efficiency(f, "map_reduce"),
             flows(f),
-            completed(f),
+            *([completed(f, c) for c in configs] if configs else [completed(f)]),
             cold(f),
             memory(f),
         ]

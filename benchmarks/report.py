@@ -418,11 +418,28 @@ def _footprint(m: dict[str, Any]) -> list[str]:
     )
 
 
+def _config_label(m: dict[str, Any], config: Any) -> str:
+    return str(m.get("configs", {}).get(config, {}).get("label", config)) if config else DASH
+
+
 def _resilience(m: dict[str, Any]) -> list[str]:
-    return _table(
+    lines: list[str] = []
+    configs = m.get("configs", {})
+    if configs:
+        lines += [
+            "Each framework is measured in these configurations (the table's configuration column):",
+            "",
+        ]
+        for entry in configs.values():
+            lines.append(f"- **{_text(str(entry['label']))}**: {_text(str(entry['description']), 400)}.")
+            for name, how in entry.get("frameworks", {}).items():
+                lines.append(f"  - {_label(name)}: {_text(str(how), 400)}.")
+        lines.append("")
+    return lines + _table(
         [
             "pattern",
             "candidate",
+            "configuration",
             "fault rate",
             "runs",
             "completed",
@@ -437,6 +454,7 @@ def _resilience(m: dict[str, Any]) -> list[str]:
             [
                 _Raw(str(r.get("pattern"))),
                 _Raw(_label(r["candidate"])),
+                _Raw(_config_label(m, r.get("config"))),
                 r.get("fault_rate"),
                 r.get("runs"),
                 r.get("completed"),
@@ -469,6 +487,24 @@ def _unique(values: Iterable[Any]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
+def _flows_intro(run: dict[str, Any]) -> list[str]:
+    """For `orch bench --flow`: which declared flow, whose answers, and what is left out."""
+    flows = run.get("flows") or {}
+    if not flows:
+        return []
+    named = ", ".join(
+        f"`{label}` (a {entry['pattern']} flow: {_text(str(entry['summary']))})"
+        for label, entry in flows.items()
+    )
+    responders = f"`{run['responders']}`" if run.get("responders") else "the presets' responders"
+    return [
+        f"Declared flow {named}, answered by {responders}. The asyncio floor runs the presets' tables only, "
+        f"so it is left out: outputs are compared with the {_label(str(run.get('reference')))} run, and no "
+        "ratio to the floor is given.",
+        "",
+    ]
+
+
 def render_markdown(doc: dict[str, Any], charts: dict[str, str]) -> str:
     run, env = doc["run"], doc["environment"]
     lines = [
@@ -479,8 +515,10 @@ def render_markdown(doc: dict[str, Any], charts: dict[str, str]) -> str:
         f"{fmt(env.get('memory_gb'))} GB, {env.get('platform')}, host `{env.get('hostname')}`. "
         f"Python {env.get('python')} ({env.get('implementation')}). Commit `{env.get('git_commit')}`.",
         "",
-        f"Patterns: {', '.join(run['patterns'])}. Candidates: {_label(run['floor'])}, "
-        f"{', '.join(_label(f) for f in run['frameworks'])}. Seed {fmt(doc['profile']['seed'])}; warm-up rounds "
+        *_flows_intro(run),
+        f"Patterns: {', '.join(run['patterns'])}. Candidates: "
+        f"{', '.join(_label(f) for f in [run['floor'], *run['frameworks']] if f)}. "
+        f"Seed {fmt(doc['profile']['seed'])}; warm-up rounds "
         f"{fmt(doc['profile']['warmup'])}, timed rounds up to {fmt(doc['profile']['repeats'])}; a candidate "
         f"stops earlier once it has spent its time budget of {fmt(doc['profile']['budget_s'])} s with at least "
         f"{fmt(doc['profile']['min_repeats'])} timed runs, and one whose single run outlasts the budget is warmed "
@@ -513,22 +551,31 @@ def render_markdown(doc: dict[str, Any], charts: dict[str, str]) -> str:
         ),
     )
     lines += ["Package versions: " + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v) + ".", ""]
+    reference = doc["equivalence"].get("reference", "asyncio")
+    same_key = f"same_output_as_{'floor' if reference == 'asyncio' else reference}"
     lines += [
         "## Same work on every framework",
         "",
         "Before timing, each pattern runs once per candidate (the warm-up); its output is compared with the "
-        "asyncio floor's. A candidate that fails or differs is left out of that pattern's timings.",
+        f"{_label(reference)}'s. A candidate that fails or differs is left out of that pattern's timings.",
         "",
     ]
     lines += _table(
-        ["pattern", "candidate", "model calls", "first run ms", "same output as floor", "status"],
+        [
+            "pattern",
+            "candidate",
+            "model calls",
+            "first run ms",
+            f"same output as {'floor' if reference == 'asyncio' else _label(reference)}",
+            "status",
+        ],
         (
             [
                 _Raw(str(r["pattern"])),
                 _Raw(_label(r["candidate"])),
                 r.get("calls"),
                 r.get("first_run_ms"),
-                r.get("same_output_as_floor"),
+                r.get(same_key),
                 _status_cell(r),
             ]
             for r in doc["equivalence"]["rows"]
@@ -584,8 +631,11 @@ def _chart(name: str, measure: dict[str, Any], ax: Any) -> bool:
     s: dict[str, dict[str, float]] = {}
     if name == "overhead":
         s = _series(rows, "pattern", "ratio_to_floor")
+        against = "asyncio floor"
+        if not s:  # a declared flow has no floor: against the bare LangGraph graph
+            s, against = _series(rows, "pattern", "ratio_to_bare_langgraph"), "bare LangGraph graph"
         groups = _unique(str(r["pattern"]) for r in rows)
-        _grouped_bars(ax, groups, s, f"median flow time {TIMES} asyncio floor (log)")
+        _grouped_bars(ax, groups, s, f"median flow time {TIMES} {against} (log)")
         ax.set_yscale("log")
         _plain_log(ax)
     elif name == "parallel":
@@ -656,9 +706,10 @@ def _chart(name: str, measure: dict[str, Any], ax: Any) -> bool:
     elif name == "resilience":
         for r in rows:
             if _ok(r):
-                s.setdefault(r["candidate"], {})[f"{r['pattern']} @ {r['fault_rate']:.0%}"] = r[
-                    "completion_rate"
-                ]
+                series = _label(r["candidate"])
+                if r.get("config"):
+                    series += f", {_config_label(measure, r['config'])}"
+                s.setdefault(series, {})[f"{r['pattern']} @ {r['fault_rate']:.0%}"] = r["completion_rate"]
         _grouped_bars(
             ax,
             _unique(f"{r['pattern']} @ {r['fault_rate']:.0%}" for r in rows if _ok(r)),

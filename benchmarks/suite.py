@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import importlib
 import importlib.util
 import json
@@ -34,12 +35,13 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from openai import DEFAULT_MAX_RETRIES
 
 import adapters
 from adapters._common import disable_telemetry, initial_state
@@ -50,13 +52,56 @@ from benchmarks.profiles import MEASURES, Profile
 from benchmarks.timing import Outcome, interleave, summarize
 from patterns import AgentContext, ScriptedChatModel
 from patterns.presets import PATTERNS, SAMPLES, reviews
-from patterns.runtime import RunResult, open_checkpointer
-from patterns.testing import FaultPolicy, LatencyPolicy, Plan, ScriptedBrain
+from patterns.resilience import AgentPolicies, Backoff
+from patterns.runtime import PatternSpec, RunResult, get_flow, open_checkpointer
+from patterns.runtime import arun as patterns_arun
+from patterns.testing import FaultPolicy, LatencyPolicy, Plan, Responder, ScriptedBrain
 
-__all__ = ["BARE", "FLOOR", "GRAPH", "Suite", "postgres_url"]
+__all__ = ["BARE", "CLIENT_RETRIES", "CONFIG_LABELS", "FLOOR", "GRAPH", "REFERENCE", "Suite", "postgres_url"]
 
 BARE = "langgraph_bare"
 GRAPH = "langgraph_graph"
+#: The reference for declared flows, which the floor cannot run: the kit's own implementation.
+REFERENCE = "langgraph"
+_REFERENCE_NAMES = {FLOOR: "asyncio floor", REFERENCE: "LangGraph reference"}
+
+#: The adapter option (an int, passed to the OpenAI client's `max_retries`) that restores the
+#: client's own retries over HTTP; the benchmark passes the OpenAI SDK's default.
+CLIENT_RETRIES = "client_retries"
+
+#: The resilience configurations: (label, what it is).
+CONFIG_LABELS: dict[str, tuple[str, str]] = {
+    "in_process": (
+        "in-process, framework defaults",
+        "the framework's native model interface answered in-process by the scripted brain, "
+        "with whatever the framework retries by default",
+    ),
+    "http_client_retries": (
+        "HTTP, client's default retries",
+        "the framework's production OpenAI client against the scripted model's HTTP server "
+        f"(one server per run), with that client's default retries (max_retries={DEFAULT_MAX_RETRIES}, "
+        "the OpenAI SDK's default)",
+    ),
+    "kit_policies": (
+        "in-process, kit's policies",
+        "in-process as the first, with the kit's AgentPolicies around every agent's model call (policies=)",
+    ),
+}
+#: What "in_process" is on each framework.
+IN_PROCESS = {
+    FLOOR: "plain asyncio; the floor retries a transient fault itself",
+    "langgraph": "ScriptedChatModel; the pattern graph's RetryPolicy (DEFAULT_RETRY)",
+    "autogen": "a ChatCompletionClient; AutoGen retries nothing by default",
+    "crewai": "a BaseLLM; CrewAI's agent retries (max_retry_limit) and its rate-limit retry",
+    "semantic_kernel": "a ChatCompletionClientBase; Semantic Kernel retries nothing by default",
+}
+#: The production client of "http_client_retries" on each framework.
+HTTP_CLIENTS = {
+    "langgraph": "langchain_openai.ChatOpenAI with its defaults, under the pattern graph's RetryPolicy",
+    "autogen": "autogen_ext OpenAIChatCompletionClient",
+    "crewai": "CrewAI's OpenAI provider (OpenAICompletion)",
+    "semantic_kernel": "Semantic Kernel's OpenAIChatCompletion on AsyncOpenAI",
+}
 _ROOT = Path(__file__).resolve().parents[1]
 
 Progress = Callable[[str], None]
@@ -113,6 +158,12 @@ class Suite:
     started: float = field(default_factory=time.perf_counter)
     reduced: list[str] = field(default_factory=list)
     label: str = ""
+    #: Declared flows by label (`orch bench --flow`): `patterns` are then these labels, the
+    #: asyncio floor (which runs the presets' tables) is left out, and LangGraph is the reference.
+    flows: dict[str, PatternSpec] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    responders: Mapping[str, Responder] | None = None
+    reference_runs: dict[str, RunResult] = field(default_factory=dict)
 
     # -- helpers ----------------------------------------------------------------
 
@@ -120,10 +171,22 @@ class Suite:
     def available(self) -> list[str]:
         return [f for f in self.frameworks if self.status.get(f, {}).get("status") == "ok"]
 
+    @property
+    def reference(self) -> str:
+        """The candidate every output is compared with: the floor, or LangGraph for declared flows."""
+        return REFERENCE if self.flows else FLOOR
+
     def brain(self, **kwargs: Any) -> ScriptedBrain:
-        return ScriptedBrain(seed=self.profile.seed, **kwargs)
+        kwargs.setdefault("seed", self.profile.seed)
+        return ScriptedBrain(responders=self.responders, **kwargs)
+
+    def flow(self, pattern: str) -> str | PatternSpec:
+        """What `adapters.arun` is given: a preset's name, or the declared flow of that label."""
+        return self.flows.get(pattern, pattern)
 
     def pattern_input(self, pattern: str) -> dict[str, Any]:
+        if pattern in self.flows:
+            return copy.deepcopy(self.inputs[pattern])
         data = dict(SAMPLES[pattern])
         if pattern == "map_reduce" and self.profile.map_reduce_items is not None:
             data["items"] = reviews(self.profile.map_reduce_items)
@@ -134,7 +197,7 @@ class Suite:
     ) -> RunResult:
         if candidate == FLOOR:
             return await arun_floor(pattern, data, brain=brain)
-        return await adapters.arun(candidate, pattern, data, brain=brain, **kw)
+        return await adapters.arun(candidate, self.flow(pattern), data, brain=brain, **kw)
 
     def runnable(self, pattern: str) -> list[str]:
         """The frameworks that completed `pattern` with the floor's output in the equivalence check."""
@@ -206,7 +269,8 @@ class Suite:
 
     async def probe(self) -> None:
         """Import each framework's adapter; record which are usable and how long the import took."""
-        self.status[FLOOR] = {"status": "ok", "role": "floor"}
+        if not self.flows:  # the floor runs the presets' tables only
+            self.status[FLOOR] = {"status": "ok", "role": "floor"}
         for framework in self.frameworks:
             if framework == FLOOR:
                 continue
@@ -226,27 +290,35 @@ class Suite:
                 entry.update(status="unavailable", error=f"{type(exc).__name__}: {exc}")
 
     async def equivalence(self) -> dict[str, Any]:
-        """Run every pattern once on the floor and on each framework (the warm-up); compare outputs."""
+        """Run every pattern once on the reference and on each framework (the warm-up); compare outputs.
+
+        The reference is the asyncio floor for the presets, the LangGraph adapter (the kit's
+        reference implementation) for declared flows, which the floor cannot run.
+        """
         rows = []
+        same_key = f"same_output_as_{'floor' if self.reference == FLOOR else self.reference}"
         for pattern in self.patterns:
             self.note(f"equivalence: {pattern}")
             data = self.pattern_input(pattern)
-            floor = await arun_floor(pattern, data, brain=self.brain())
+            floor = await self.run(self.reference, pattern, data, self.brain())
             if floor.status != "completed":
-                raise RuntimeError(f"the asyncio floor failed {pattern}: {floor.error}")
+                raise RuntimeError(f"the reference ({self.reference}) failed {pattern}: {floor.error}")
             self.floor_outputs[pattern] = floor.output
+            self.reference_runs[pattern] = floor
             rows.append(
                 {
-                    "candidate": FLOOR,
+                    "candidate": self.reference,
                     "pattern": pattern,
                     "status": "ok",
                     "calls": floor.calls,
                     "first_run_ms": _ms(floor.wall_time_s),
-                    "same_output_as_floor": True,
+                    same_key: True,
                 }
             )
+            if self.reference != FLOOR:
+                self.pattern_status[self.reference, pattern] = None
             for framework in self.available:
-                if framework == FLOOR:
+                if framework in (FLOOR, self.reference):
                     continue
                 t0 = time.perf_counter()
                 try:
@@ -265,17 +337,23 @@ class Suite:
                         status="ok",
                         calls=result.calls,
                         first_run_ms=_ms(time.perf_counter() - t0),
-                        same_output_as_floor=same,
+                        **{same_key: same},
                     )
                     if not same:
-                        error = "output differs from the asyncio floor's"
+                        error = f"output differs from the {_REFERENCE_NAMES[self.reference]}'s"
                         row.update(status="different", error=error)
                 else:
                     row.update(status="failed", error=error)
                 self.pattern_status[framework, pattern] = error
                 rows.append(row)
             rows.extend(self.failed_rows(None, pattern=pattern))
-        return {"rows": rows}
+        return {"reference": self.reference, "rows": rows}
+
+    async def agent_steps(self, pattern: str, data: Any) -> int:
+        """How many agent (model) calls one fault-free run makes: the per-step denominator."""
+        if pattern in self.reference_runs and data == self.pattern_input(pattern):
+            return self.reference_runs[pattern].calls
+        return (await self.run(self.reference, pattern, data, self.brain())).calls
 
     # -- measures ---------------------------------------------------------------
 
@@ -284,20 +362,20 @@ class Suite:
         for pattern in self.patterns:
             self.note(f"overhead: {pattern}")
             data = self.pattern_input(pattern)
-            spec = PATTERNS[pattern]
-            state = initial_state(pattern, data)
-            shape = await superstep_shape(pattern, state)
+            spec = get_flow(self.flow(pattern))
+            state = initial_state(spec, data)
+            shape = await superstep_shape(spec, state, self.brain())
             bare = _bare_graph(shape, None)
             graph = spec.compile(checkpointer=None)
-            config = _graph_config(pattern, state)
-            agent_steps = await _agent_steps(pattern, data)
-            candidates: dict[str, Callable[[], Awaitable[Any]]] = {
-                FLOOR: _bind(self.run, FLOOR, pattern, data, self.brain()),
-                BARE: _bind(bare.ainvoke, {"n": 0}, config),
-                GRAPH: _bind(
-                    graph.ainvoke, state, config, context=AgentContext(ScriptedChatModel(brain=self.brain()))
-                ),
-            }
+            config = _graph_config(spec, state)
+            agent_steps = await self.agent_steps(pattern, data)
+            candidates: dict[str, Callable[[], Awaitable[Any]]] = {}
+            if not self.flows:  # the floor runs the presets' tables only
+                candidates[FLOOR] = _bind(self.run, FLOOR, pattern, data, self.brain())
+            candidates[BARE] = _bind(bare.ainvoke, {"n": 0}, config)
+            candidates[GRAPH] = _bind(
+                graph.ainvoke, state, config, context=AgentContext(ScriptedChatModel(brain=self.brain()))
+            )
             for framework in self.runnable(pattern):
                 candidates[framework] = _bind(self.run, framework, pattern, data, self.brain())
             outcomes = await self.timed(candidates, self.profile.repeats)
@@ -614,62 +692,140 @@ class Suite:
             rows.append(row)
         return {"rows": rows}
 
+    def policies(self) -> AgentPolicies:
+        """The kit's protections for the "kit_policies" configuration: a retry with back-off."""
+        p = self.profile
+        return AgentPolicies(
+            retry=Backoff(
+                max_attempts=p.policy_max_attempts,
+                base_delay=p.policy_base_delay_s,
+                max_delay=p.policy_max_delay_s,
+            )
+        )
+
+    def unsupported(self, name: str, config: str) -> str | None:
+        """Why `name` cannot be measured in `config` with the adapters as they are, or None.
+
+        Over HTTP the AutoGen, CrewAI and Semantic Kernel adapters build their OpenAI client
+        with `max_retries=0` (so a fault reaches the flow as it does in-process); the
+        configuration is measured once an adapter's `OPTIONS` has `client_retries`.
+        """
+        if config != "http_client_retries" or name == REFERENCE:
+            return None
+        module = sys.modules.get(adapters.FRAMEWORKS[name][0])
+        if CLIENT_RETRIES in getattr(module, "OPTIONS", ()):
+            return None
+        return (
+            f"not measured: the {name} adapter turns its OpenAI client's retries off (max_retries=0) "
+            f"and has no `{CLIENT_RETRIES}` option to restore the client's default"
+        )
+
+    async def attempt(
+        self, name: str, pattern: str, config: str, brain: ScriptedBrain
+    ) -> tuple[RunResult | str, int | None]:
+        """One run of `name` in `config`, and the model requests it made (None if unknown)."""
+        data = self.pattern_input(pattern)
+        timeout = self.profile.timeout_s
+        try:
+            if config == "in_process":
+                result = await asyncio.wait_for(self.run(name, pattern, data, brain), timeout)
+            elif config == "kit_policies":
+                result = await asyncio.wait_for(
+                    self.run(name, pattern, data, brain, policies=self.policies()), timeout
+                )
+            else:  # over HTTP: the brain behind the scripted model's server, one server per run
+                async with _served(brain) as url:
+                    result = await asyncio.wait_for(self.http_run(name, pattern, data, brain, url), timeout)
+                usage = brain.ledger.total()
+                return result, usage.calls + usage.failures
+        except Exception as exc:
+            return f"{type(exc).__name__}: {exc}", None
+        return result, result.calls + result.failed_calls
+
+    async def http_run(self, name: str, pattern: str, data: Any, brain: ScriptedBrain, url: str) -> RunResult:
+        """`name` through its production OpenAI client against `url`, with the client's default retries."""
+        if name == REFERENCE:
+            # What a LangGraph user writes: ChatOpenAI with its defaults (max_retries included),
+            # under the pattern graph's own RetryPolicy. The adapter's client turns retries off.
+            from langchain_openai import ChatOpenAI
+
+            model = ChatOpenAI(model="scripted", base_url=url, api_key="not-needed", temperature=0)  # type: ignore[arg-type]
+            return await patterns_arun(self.flow(pattern), data, model=model, checkpoint="memory")
+        options: dict[str, Any] = {CLIENT_RETRIES: DEFAULT_MAX_RETRIES}
+        return await adapters.arun(name, self.flow(pattern), data, brain=brain, base_url=url, **options)
+
     async def resilience(self) -> dict[str, Any]:
         """Completion, correctness and extra calls over seeded runs with transient faults.
 
-        Only counts are measured here, not time, so every run of every candidate
-        goes at once (bounded by `fault_concurrency`) and the retry back-offs overlap.
+        Each framework runs in every configuration of `profile.resilience_configs` (see
+        `RESILIENCE_CONFIGS`); every row says which. Only counts are measured here, not
+        time, so every run of every candidate goes at once (bounded by
+        `fault_concurrency`) and the retry back-offs overlap.
         """
         p = self.profile
         gate = asyncio.Semaphore(p.fault_concurrency)
 
-        async def one(name: str, pattern: str, brain: ScriptedBrain) -> RunResult | str:
+        async def one(
+            name: str, pattern: str, config: str, brain: ScriptedBrain
+        ) -> tuple[RunResult | str, int | None]:
             async with gate:
-                try:
-                    return await asyncio.wait_for(
-                        self.run(name, pattern, self.pattern_input(pattern), brain), p.timeout_s
-                    )
-                except Exception as exc:
-                    return f"{type(exc).__name__}: {exc}"
+                return await self.attempt(name, pattern, config, brain)
 
-        cells = [(name, pattern) for pattern in self.patterns for name in [FLOOR, *self.runnable(pattern)]]
+        names = [] if self.flows else [FLOOR]
+        cells = [(name, pattern) for pattern in self.patterns for name in [*names, *self.runnable(pattern)]]
+        configured = [
+            (name, pattern, config)
+            for name, pattern in cells
+            for config in p.resilience_configs
+            if not (name == FLOOR and config != "in_process")
+        ]
+        skipped = {(n, q, c): why for n, q, c in configured if (why := self.unsupported(n, c))}
+        measured = [key for key in configured if key not in skipped]
         fault_runs = p.fault_runs
         if self.past_deadline:
             self.reduced.append("resilience")
             fault_runs = min(fault_runs, 2)
         self.note("resilience: fault-free baselines")
-        clean = await asyncio.gather(*(one(name, pattern, self.brain()) for name, pattern in cells))
+        clean = await asyncio.gather(
+            *(one(name, pattern, "in_process", self.brain()) for name, pattern in cells)
+        )
+        baselines = dict(zip(cells, clean, strict=True))
         self.note("resilience: faulty runs")
         jobs = [
-            (cell, rate, p.seed + i) for cell in cells for rate in p.fault_rates for i in range(fault_runs)
+            (key, rate, p.seed + i) for key in measured for rate in p.fault_rates for i in range(fault_runs)
         ]
         faulty = await asyncio.gather(
             *(
-                one(name, pattern, ScriptedBrain(seed=seed, faults=FaultPolicy.transient(rate)))
-                for (name, pattern), rate, seed in jobs
+                one(name, pattern, config, self.brain(seed=seed, faults=FaultPolicy.transient(rate)))
+                for (name, pattern, config), rate, seed in jobs
             )
         )
         rows: list[dict[str, Any]] = []
-        for cell, baseline in zip(cells, clean, strict=True):
-            name, pattern = cell
+        for key in configured:
+            name, pattern, config = key
+            cell: dict[str, Any] = {"candidate": name, "pattern": pattern, "config": config}
+            baseline, _ = baselines[name, pattern]
+            if key in skipped:
+                rows.append({**cell, "status": "unsupported", "error": skipped[key]})
+                continue
             if not isinstance(baseline, RunResult) or baseline.status != "completed":
                 error = baseline if isinstance(baseline, str) else f"{baseline.status}: {baseline.error}"
-                rows.append({"candidate": name, "pattern": pattern, "status": "failed", "error": error})
+                rows.append({**cell, "status": "failed", "error": error})
                 continue
             baseline_calls = baseline.calls + baseline.failed_calls
             for rate in p.fault_rates:
-                results = [r for (c, q, _), r in zip(jobs, faulty, strict=True) if c == cell and q == rate]
+                done = [out for (k, q, _), out in zip(jobs, faulty, strict=True) if k == key and q == rate]
+                results = [r for r, _ in done]
                 runs = [r for r in results if isinstance(r, RunResult)]
                 completed = [r for r in runs if r.status == "completed"]
                 correct = [r for r in completed if r.output == baseline.output]
-                attempts = [r.calls + r.failed_calls for r in runs]
+                attempts = [n for _, n in done if n is not None]
                 errors = Counter((r.error or "").split(":", 1)[0] for r in runs if r.status != "completed")
                 errors.update(r.split(":", 1)[0] for r in results if isinstance(r, str))
                 mean_calls = sum(attempts) / len(attempts) if attempts else None
                 rows.append(
                     {
-                        "candidate": name,
-                        "pattern": pattern,
+                        **cell,
                         "fault_rate": rate,
                         "status": "ok",
                         "runs": len(results),
@@ -685,26 +841,60 @@ class Suite:
                     }
                 )
         for pattern in self.patterns:
-            rows.extend(self.failed_rows(pattern, pattern=pattern))
-        return {"rows": rows}
+            rows.extend(self.failed_rows(pattern, pattern=pattern, config=None))
+        return {"configs": self.config_descriptions(), "rows": rows}
+
+    def config_descriptions(self) -> dict[str, dict[str, Any]]:
+        """What each configuration is, per framework: the report's legend, kept in the JSON."""
+        p = self.profile
+        policy = (
+            f"AgentPolicies(retry=Backoff(max_attempts={p.policy_max_attempts}, "
+            f"base_delay={p.policy_base_delay_s}, max_delay={p.policy_max_delay_s}))"
+        )
+        out: dict[str, dict[str, Any]] = {}
+        for config in p.resilience_configs:
+            label, how = CONFIG_LABELS[config]
+            frameworks = [f for f in self.frameworks if f != FLOOR]
+            if config == "in_process" and not self.flows:
+                frameworks = [FLOOR, *frameworks]
+            per: dict[str, str] = {}
+            for name in frameworks:
+                if config == "kit_policies":
+                    per[name] = f"{policy} through the framework's model bridge" + (
+                        " (instead of the graph's RetryPolicy)" if name == REFERENCE else ""
+                    )
+                elif config == "http_client_retries":
+                    per[name] = self.unsupported(name, config) or HTTP_CLIENTS.get(name, "its OpenAI client")
+                else:
+                    per[name] = IN_PROCESS.get(name, "the framework's own defaults")
+            out[config] = {"label": label, "description": how, "frameworks": per}
+        return out
 
 
 # -- helpers ------------------------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def _served(brain: ScriptedBrain) -> AsyncIterator[str]:
+    """The scripted model's HTTP server for `brain`, started and stopped off the event loop."""
+    from patterns.testing import running_server
+
+    with contextlib.ExitStack() as stack:
+        url = await asyncio.to_thread(stack.enter_context, running_server(brain))
+        try:
+            yield url
+        finally:
+            await asyncio.to_thread(stack.close)
 
 
 def _bind(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Callable[[], Awaitable[Any]]:
     return lambda: fn(*args, **kwargs)
 
 
-def _graph_config(pattern: str, state: dict[str, Any]) -> RunnableConfig:
-    spec = PATTERNS[pattern]
+def _graph_config(pattern: str | PatternSpec, state: dict[str, Any]) -> RunnableConfig:
+    spec = get_flow(pattern)
     config: RunnableConfig = {"recursion_limit": max(spec.recursion_limit(state), 25)}
     return config
-
-
-async def _agent_steps(pattern: str, data: Any) -> int:
-    """How many agent (model) calls one fault-free run makes: the per-step denominator."""
-    return (await arun_floor(pattern, data, brain=ScriptedBrain())).calls
 
 
 def _checkpointed_run(

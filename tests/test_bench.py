@@ -334,3 +334,196 @@ def test_the_report_template_types_in_no_number(bench_run: Path) -> None:
     report = render_markdown(mutated, {name: f"{name}.png" for name in MEASURES})
     unexplained = sorted(set(NUMBER.findall(report)) - _allowed_numbers(mutated))
     assert not unexplained, f"literal numbers in the report template: {unexplained[:20]}"
+
+
+# -- resilience: each framework configured as its users would ------------------------------
+
+
+async def test_resilience_reports_every_configuration_with_its_label() -> None:
+    from benchmarks.profiles import RESILIENCE_CONFIGS
+
+    suite = Suite(PROFILES["tiny"], ["routing"], FRAMEWORKS_UNDER_TEST, ["resilience"])
+    await suite.probe()
+    await suite.equivalence()
+    resilience = await suite.resilience()
+    rows = {(r["candidate"], r["config"]): r for r in resilience["rows"]}
+    # the floor has one configuration; each framework has all three, each labelled in the JSON
+    assert [c for n, c in rows if n == "asyncio"] == ["in_process"]
+    assert set(resilience["configs"]) == set(RESILIENCE_CONFIGS)
+    assert all(entry["label"] and entry["description"] for entry in resilience["configs"].values())
+    for config in RESILIENCE_CONFIGS:
+        row = rows[
+            "langgraph", config
+        ]  # LangGraph: measured in all three (ChatOpenAI's own retries over HTTP)
+        assert row["status"] == "ok" and row["runs"] == PROFILES["tiny"].fault_runs, row
+        assert row["completed"] <= row["runs"] and row["mean_calls"] >= row["fault_free_calls"]
+    if suite.status["autogen"]["status"] == "ok":
+        assert rows["autogen", "kit_policies"]["status"] == "ok"
+        assert rows["autogen", "kit_policies"]["completed"] == PROFILES["tiny"].fault_runs
+        # measured over HTTP with the OpenAI client's own default retries (`client_retries`)
+        http = rows["autogen", "http_client_retries"]
+        assert http["status"] == "ok" and http["runs"] == PROFILES["tiny"].fault_runs, http
+        assert "unsupported" not in resilience["configs"]["http_client_retries"]["frameworks"]["autogen"]
+
+
+async def test_an_adapter_with_the_client_retries_option_is_measured_over_http(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stand-in adapter (LangGraph's, over HTTP) that declares `client_retries`: measured and given the SDK's default."""
+    import types
+
+    from openai import DEFAULT_MAX_RETRIES
+
+    from adapters import langgraph as real
+
+    given: list[Any] = []
+
+    async def run_flow(state: dict[str, Any], flow: Any, **kwargs: Any) -> dict[str, Any]:
+        given.append(kwargs.pop("client_retries", None))
+        return await real.run_flow(state, flow, **kwargs)
+
+    fake = types.ModuleType("retrying_framework_adapter")
+    fake.run_flow = run_flow  # type: ignore[attr-defined]
+    fake.OPTIONS = frozenset({"client_retries"})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "retrying_framework_adapter", fake)
+    monkeypatch.setitem(adapters.FRAMEWORKS, "retrying", ("retrying_framework_adapter", "json", ""))
+    profile = dataclasses.replace(PROFILES["tiny"], resilience_configs=("http_client_retries",))
+    suite = Suite(profile, ["pipeline"], ["retrying"], ["resilience"])
+    await suite.probe()
+    await suite.equivalence()
+    rows = (await suite.resilience())["rows"]
+    http = next(r for r in rows if r["candidate"] == "retrying")
+    assert http["config"] == "http_client_retries" and http["status"] == "ok", http
+    assert http["runs"] == profile.fault_runs and http["mean_calls"] >= http["fault_free_calls"]
+    # the faulty runs over HTTP got the SDK's default; the in-process warm-up and baseline none
+    assert given.count(DEFAULT_MAX_RETRIES) == profile.fault_runs and set(given) == {
+        None,
+        DEFAULT_MAX_RETRIES,
+    }
+
+
+# -- orch bench --flow: a declared flow of the user's own --------------------------------
+
+_FLOW_MODULE = """
+from adapters._common import initial_state  # noqa: F401  (a user module imports what it likes)
+from patterns import Agent
+from patterns.flows import routing
+from patterns.flows.routing import Answer, Classification
+
+DESK = routing.SPEC.flow(
+    router=Agent("triager", "Classify: sales or other. Keys: route, confidence.", output=Classification),
+    routes={
+        "sales": Agent("seller", "Sell. Keys: answer.", output=Answer),
+        "other": Agent("helper", "Help. Keys: answer.", output=Answer),
+    },
+    default="other",
+)
+ANSWERS = {
+    "triager": lambda p: {"route": "sales" if "buy" in p["message"] else "other", "confidence": 0.9},
+    "seller": lambda p: {"answer": "12 EUR a seat"},
+    "helper": lambda p: {"answer": "noted"},
+}
+NOT_A_FLOW = 42
+"""
+
+
+@pytest.fixture
+def user_flows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "bench_user_flows.py").write_text(_FLOW_MODULE, encoding="utf-8")
+    (tmp_path / "desk.json").write_text(json.dumps({"message": "I want to buy"}), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # the working directory is on the path, as for `orch bench` run there
+    monkeypatch.delitem(sys.modules, "bench_user_flows", raising=False)
+    return tmp_path
+
+
+def test_bench_flow_runs_a_declared_flow_on_the_frameworks(user_flows: Path) -> None:
+    out = user_flows / "results"
+    code = _bench(
+        [
+            "--size",
+            "tiny",
+            "--flow",
+            "bench_user_flows:DESK",
+            "--responders",
+            "bench_user_flows:ANSWERS",
+            "--input",
+            "desk.json",
+            "--frameworks",
+            *FRAMEWORKS_UNDER_TEST,
+            "--results-dir",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    doc = json.loads((out / "latest.json").read_text())
+    label = "bench_user_flows:DESK"
+    assert doc["run"]["patterns"] == [label] and doc["run"]["flows"][label]["pattern"] == "routing"
+    assert doc["run"]["floor"] is None and doc["run"]["reference"] == "langgraph"
+    assert list(doc["measures"]) == ["overhead", "resilience"]
+    assert all(m["status"] == "ok" for m in doc["measures"].values())
+    ran = {f for f in FRAMEWORKS_UNDER_TEST if doc["frameworks"][f]["status"] == "ok"}
+    # equivalence against the LangGraph reference: the user's responders answered (two agent calls)
+    same = {r["candidate"]: r for r in doc["equivalence"]["rows"]}
+    assert "asyncio" not in same
+    assert all(same[f]["status"] == "ok" and same[f]["same_output_as_langgraph"] for f in ran)
+    assert all(same[f]["calls"] == 2 for f in ran)
+    overhead = {r["candidate"]: r for r in doc["measures"]["overhead"]["rows"]}
+    assert set(overhead) == {"langgraph_bare", "langgraph_graph", *ran}
+    assert all(
+        r["status"] == "ok" and r["agent_steps"] == 2 and r["ratio_to_floor"] is None
+        for r in overhead.values()
+    )
+    configs = {(r["candidate"], r["config"]): r["status"] for r in doc["measures"]["resilience"]["rows"]}
+    assert configs["langgraph", "in_process"] == configs["langgraph", "http_client_retries"] == "ok"
+    assert configs["langgraph", "kit_policies"] == "ok"
+    report = (out / "report.md").read_text()
+    assert f"`{label}`" in report and "same output as LangGraph (adapter)" in report
+    for entry in doc["measures"]["resilience"]["configs"].values():
+        assert entry["label"] in report
+    # the report is still the JSON's alone
+    assert not sorted(set(NUMBER.findall(report)) - _allowed_numbers(doc))
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--flow", "bench_user_flows"], "--flow takes MODULE:ATTRIBUTE"),
+        (["--flow", "no_such_module_here:DESK"], "cannot import 'no_such_module_here'"),
+        (["--flow", "bench_user_flows:NOPE"], "has no attribute 'NOPE'"),
+        (["--flow", "bench_user_flows:NOT_A_FLOW"], "is int, not a declared flow"),
+        (["--flow", "patterns.flows.routing:SPEC"], "not a declared flow"),
+        (["--flow", "bench_user_flows:DESK"], "has no sample input"),
+        (["--flow", "bench_user_flows:DESK", "--input", "missing.json"], "--input missing.json"),
+        (["--flow", "bench_user_flows:DESK", "--input", "desk.json", "--measures", "wire"], "not wire"),
+        (
+            [
+                "--flow",
+                "bench_user_flows:DESK",
+                "--input",
+                "desk.json",
+                "--responders",
+                "bench_user_flows:NOT_A_FLOW",
+            ],
+            "not a mapping",
+        ),
+        (["--flow", "bench_user_flows:DESK", "--patterns", "routing"], "one or the other"),
+        (["--responders", "bench_user_flows:ANSWERS"], "go with --flow"),
+    ],
+)
+def test_a_bad_flow_is_one_line_and_exit_2(
+    user_flows: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    assert _bench(["--size", "tiny", "--no-progress", "--results-dir", str(user_flows / "r"), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not (user_flows / "r").exists()  # refused before any run
+
+
+def test_the_readme_summary_labels_each_resilience_configuration(bench_run: Path) -> None:
+    from benchmarks.readme import _summary
+
+    doc = json.loads((bench_run / "latest.json").read_text())
+    header = _summary(doc).split("\n\n", 1)[1].splitlines()[0]
+    for entry in doc["measures"]["resilience"]["configs"].values():
+        assert f"transient faults, {entry['label']}" in header

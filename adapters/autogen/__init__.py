@@ -97,7 +97,9 @@ __all__ = [
 quiet_agent_errors()
 
 #: Options `run_flow` understands (anything else is a `UsageError`).
-OPTIONS = frozenset({"state_path", "max_concurrency", "handoff_tools", "answer", "input_func"})
+OPTIONS = frozenset(
+    {"state_path", "max_concurrency", "handoff_tools", "answer", "input_func", "client_retries"}
+)
 
 #: The options a saved run keeps, to rebuild the same team: those that shape it and are data
 #: (an `input_func` is code, and `state_path` is where the file is).
@@ -109,7 +111,7 @@ async def run_flow(
 ) -> dict[str, Any]:
     """Run the flow from `state` as an AutoGen team; return the final state (with "result")."""
     check_options("AutoGen", options, OPTIONS)
-    client = model_client(flow.brain, base_url)
+    client = model_client(flow.brain, base_url, client_retries=int(options.get("client_retries", 0)))
     try:
         ctx = Context(state, flow, options, client=client)
         return await _run(build_team(ctx), ctx, options.get("state_path"))

@@ -221,11 +221,14 @@ def _http_client_class() -> type[ChatCompletionClient]:
     return OfflineOpenAIChatCompletionClient
 
 
-def model_client(brain: ScriptedBrain, base_url: str | None = None) -> ChatCompletionClient:
+def model_client(
+    brain: ScriptedBrain, base_url: str | None = None, *, client_retries: int = 0
+) -> ChatCompletionClient:
     """The scripted brain in-process, or AutoGen's OpenAI client pointed at `base_url`.
 
-    Over HTTP the client's own retries are off (`max_retries=0`): a fault must
-    reach the flow as it does in-process, not be hidden and multiplied.
+    Over HTTP the client's own retries are off by default (`max_retries=0`): a fault
+    must reach the flow as it does in-process, not be hidden and multiplied;
+    `client_retries=2` is the OpenAI SDK's own default, as a production user runs it.
     """
     if base_url is None:
         return ScriptedChatCompletionClient(brain)
@@ -235,6 +238,6 @@ def model_client(brain: ScriptedBrain, base_url: str | None = None) -> ChatCompl
         base_url=base_url,
         api_key="not-needed",
         model_info=MODEL_INFO,
-        max_retries=0,
+        max_retries=client_retries,
         timeout=120,
     )

@@ -153,7 +153,16 @@ __all__ = ["OPTIONS", "RESUMABLE", "ScriptedLLM", "flow_llm", "run_flow"]
 
 #: Options `run_flow` understands (anything else is a `UsageError`).
 OPTIONS = frozenset(
-    {"state_path", "resume", "max_concurrency", "max_retry_limit", "answer", "input_func", "verbose"}
+    {
+        "state_path",
+        "resume",
+        "max_concurrency",
+        "max_retry_limit",
+        "answer",
+        "input_func",
+        "verbose",
+        "client_retries",
+    }
 )
 
 
@@ -166,7 +175,12 @@ async def run_flow(
     restore_from = _restore_point(flow.pattern, state_path) if options.get("resume") else None
     if restore_from is not None:
         state = saved_flow_state(restore_from)["data"]
-    ctx = Context(state, flow, options, llm=flow_llm(flow.brain, base_url))
+    ctx = Context(
+        state,
+        flow,
+        options,
+        llm=flow_llm(flow.brain, base_url, client_retries=int(options.get("client_retries", 0))),
+    )
     flow_class, kwargs = build_flow(ctx)
     checkpointer = None
     if state_path is not None:  # CrewAI's @persist hook, writing CrewAI checkpoints (see _checkpoint)

@@ -214,11 +214,12 @@ def _root_logger_held() -> Iterator[None]:
                 root.removeHandler(_placeholder)
 
 
-def flow_llm(brain: ScriptedBrain, base_url: str | None = None) -> BaseLLM:
+def flow_llm(brain: ScriptedBrain, base_url: str | None = None, *, client_retries: int = 0) -> BaseLLM:
     """The scripted brain in-process, or CrewAI's OpenAI provider pointed at `base_url`.
 
-    Over HTTP the OpenAI SDK's own retries are off (`max_retries=0`): a fault
-    must reach the flow as it does in-process, not be hidden and multiplied.
+    Over HTTP the client's own retries are off by default (`max_retries=0`): a fault
+    must reach the flow as it does in-process, not be hidden and multiplied;
+    `client_retries=2` is the OpenAI SDK's own default, as a production user runs it.
     """
     if base_url is None:
         return ScriptedLLM(brain)
@@ -227,6 +228,6 @@ def flow_llm(brain: ScriptedBrain, base_url: str | None = None) -> BaseLLM:
         custom_openai=True,
         base_url=base_url,
         api_key="not-needed",
-        max_retries=0,
+        max_retries=client_retries,
         timeout=120,
     )

@@ -145,7 +145,9 @@ quiet_framework_logs("semantic_kernel", "in_process_runtime", "agent_runtime")
 __all__ = ["OPTIONS", "ScriptedChatCompletion", "chat_service", "load_saved", "run_flow"]
 
 #: Options `run_flow` understands (anything else is a `UsageError`).
-OPTIONS = frozenset({"state_path", "max_concurrency", "handoff_tools", "stream", "answer", "input_func"})
+OPTIONS = frozenset(
+    {"state_path", "max_concurrency", "handoff_tools", "stream", "answer", "input_func", "client_retries"}
+)
 
 
 async def run_flow(
@@ -154,7 +156,9 @@ async def run_flow(
     """Run the flow from `state` as an SK orchestration; return the final state (with "result")."""
     check_options("Semantic Kernel", options, OPTIONS)
     state_path = options.get("state_path")
-    async with chat_service(flow.brain, base_url) as service:
+    async with chat_service(
+        flow.brain, base_url, client_retries=int(options.get("client_retries", 0))
+    ) as service:
         ctx = Context(state, flow, options, service=service)
         orchestration, task = build(ctx)
         runtime = InProcessRuntime()

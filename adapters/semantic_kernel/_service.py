@@ -184,13 +184,13 @@ class _OpenAIChatCompletion(OpenAIChatCompletion):
 
 @asynccontextmanager
 async def chat_service(
-    brain: ScriptedBrain, base_url: str | None = None
+    brain: ScriptedBrain, base_url: str | None = None, *, client_retries: int = 0
 ) -> AsyncIterator[ChatCompletionClientBase]:
     """The scripted brain in-process, or SK's `OpenAIChatCompletion` pointed at `base_url`; closed on exit."""
     if base_url is None:
         yield ScriptedChatCompletion(brain)
         return
-    client = AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=0, timeout=120)
+    client = AsyncOpenAI(base_url=base_url, api_key="not-needed", max_retries=client_retries, timeout=120)
     try:
         yield _OpenAIChatCompletion(client)
     finally:

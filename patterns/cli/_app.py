@@ -1,9 +1,14 @@
-"""`orch`: list, inspect and run the patterns; serve the scripted model; run the demo.
+"""`orch`: list, inspect, run and stream the patterns; browse and fork a thread's checkpoints; serve, demo.
 
 Every failure a user can cause (unknown pattern, bad JSON, schema errors, an
 unreachable database, out-of-range options, resuming an unknown thread) ends
 in one line on stderr and exit code 2. A flow that runs and fails exits 1; one
 paused for a human's answer exits 3; Ctrl-C exits 130 and names the thread to resume.
+
+Start-up is cheap: this module imports neither LangGraph nor the flows, so
+`orch --help`, `orch list` and a mistyped pattern answer at once. The runtime
+is imported by the commands that run something; `orch list` and `--help` read
+`PATTERN_INDEX`, which a test keeps equal to `patterns.presets.PATTERNS`.
 """
 
 from __future__ import annotations
@@ -13,10 +18,10 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -24,14 +29,15 @@ from rich.table import Table
 from patterns import observability
 from patterns.cli._console import ArgumentParser, number, run_main
 from patterns.errors import UsageError
-from patterns.presets import PATTERNS, SAMPLES
-from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL
-from patterns.runtime._result import RunResult
-from patterns.runtime._runner import StepEvent, arun, new_thread_id
-from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain
+
+if TYPE_CHECKING:  # imported by the commands that run something: `orch --help` stays fast
+    from patterns.runtime import RunEvent, RunResult, StepEvent
+    from patterns.testing import ScriptedBrain
 
 __all__ = [
+    "DEFAULT_CHECKPOINT_URL",
     "EXIT_WAITING",
+    "PATTERN_INDEX",
     "PLUGIN_GROUP",
     "brain_from_args",
     "main",
@@ -46,6 +52,26 @@ EXIT_WAITING = 3
 #: Entry-point group through which other packages add commands and `orch run` options;
 #: `adapters` adds `--framework` and `orch compare` this way, so `patterns` never imports it.
 PLUGIN_GROUP = "orch.commands"
+
+#: Every preset's name and summary, in `PATTERNS` order: what `orch list`, `orch run --help` and
+#: the unknown-pattern message show without importing LangGraph. Derived, not kept by hand:
+#: `tests/test_time_travel.py` fails, printing the new value, when `PATTERNS` changes.
+PATTERN_INDEX: dict[str, str] = {
+    "pipeline": "extract -> validate -> transform an invoice, with a validation gate",
+    "scatter_gather": "ask N sources in parallel, merge with provenance, tolerate failures",
+    "map_reduce": "score 1,000 reviews in batches with bounded concurrency, then reduce",
+    "refinement": "generator -> critic loop until threshold, convergence or max iterations",
+    "debate": "N debaters, R rounds, a vote, arbitration on no consensus",
+    "routing": "classify a message, route it to the right specialist",
+    "handoff": "desks hand a conversation to each other with full context",
+    "orchestrator": "a planner splits a trip into subtasks, workers do them in parallel, a writer costs the itinerary",
+    "supervisor": "a lead gives the turn to analysts, then a scribe, until the incident is written up",
+    "tools": "an assistant looks figures up and computes with tools, then answers",
+    "approval": "draft -> human approval -> publish, with guardrails",
+}
+
+#: `patterns.runtime.DEFAULT_CHECKPOINT_URL`, the same test checks it (the runtime imports LangGraph).
+DEFAULT_CHECKPOINT_URL = "sqlite:///.orch/checkpoints.sqlite"
 
 _err = Console(stderr=True, highlight=False, soft_wrap=True)
 # Outside a terminal rich would wrap at 80 columns; logs and CI output read better wide.
@@ -115,6 +141,15 @@ def _observability_options(parser: argparse.ArgumentParser, *, suppress: bool) -
     )
 
 
+def _checkpoint_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--checkpoint",
+        default=DEFAULT_CHECKPOINT_URL,
+        metavar="URL",
+        help=f"memory | sqlite:///PATH | postgresql://... (default {DEFAULT_CHECKPOINT_URL})",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = ArgumentParser(prog="orch", description="Multi-agent orchestration patterns on LangGraph.")
     _observability_options(parser, suppress=False)
@@ -137,16 +172,11 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", parents=[model_opts], help="run one pattern")
     _observability_options(run, suppress=True)
-    run.add_argument("pattern", help=f"one of: {', '.join(PATTERNS)}")
+    run.add_argument("pattern", help=f"one of: {', '.join(PATTERN_INDEX)}")
     run.add_argument(
         "--input", metavar="FILE|-", help="input JSON file, or - for stdin (default: the sample)"
     )
-    run.add_argument(
-        "--checkpoint",
-        default=DEFAULT_CHECKPOINT_URL,
-        metavar="URL",
-        help=f"memory | sqlite:///PATH | postgresql://... (default {DEFAULT_CHECKPOINT_URL})",
-    )
+    _checkpoint_option(run)
     run.add_argument("--thread", metavar="ID", help="thread id (default: a new one)")
     run.add_argument("--resume", action="store_true", help="continue --thread from its last checkpoint")
     run.add_argument("--answer", metavar="JSON", help="with --resume: the value for a pending interrupt")
@@ -157,6 +187,43 @@ def _parser() -> argparse.ArgumentParser:
         help="when checkpoints are written (sync: before each next step; survives a crash)",
     )
     run.add_argument("--json", action="store_true", help="print the full result as JSON")
+    run.add_argument(
+        "--stream",
+        action="store_true",
+        help="print each event as it happens, one line each (JSON lines with --json): steps, state "
+        "updates, model tokens, nodes' progress, then the result",
+    )
+
+    history = sub.add_parser("history", help="list a thread's checkpoints, newest first (time travel)")
+    _checkpoint_option(history)
+    history.add_argument("--thread", metavar="ID", required=True, help="the thread to list")
+    history.add_argument("--json", action="store_true", help="one JSON object per checkpoint")
+
+    fork = sub.add_parser(
+        "fork",
+        parents=[model_opts],
+        help="continue a thread from one of its checkpoints on a new thread, with state edits",
+    )
+    _observability_options(fork, suppress=True)
+    _checkpoint_option(fork)
+    fork.add_argument("--thread", metavar="ID", required=True, help="the thread to fork")
+    fork.add_argument(
+        "--checkpoint-id", metavar="ID", required=True, help="the checkpoint to fork from (see orch history)"
+    )
+    fork.add_argument("--new-thread", metavar="ID", required=True, help="the new thread (must not exist)")
+    fork.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="change a state key before continuing (VALUE is JSON, or text); applied with "
+        "aupdate_state, through the state's reducers; repeatable",
+    )
+    fork.add_argument(
+        "--answer", metavar="JSON", help="the value for an interrupt pending at that checkpoint"
+    )
+    fork.add_argument("--json", action="store_true", help="print the full result as JSON")
+    fork.add_argument("--stream", action="store_true", help="print each event as it happens, as orch run")
 
     demo = sub.add_parser("demo", parents=[model_opts], help="run every pattern once and show a table")
     _observability_options(demo, suppress=True)
@@ -211,6 +278,8 @@ def read_input(source: str | None) -> Any:
 
 def brain_from_args(args: argparse.Namespace) -> ScriptedBrain:
     """The scripted model's brain configured by --seed, --latency and --fault-rate."""
+    from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain
+
     return ScriptedBrain(
         seed=args.seed,
         latency=LatencyPolicy(mean=args.latency),
@@ -220,6 +289,7 @@ def brain_from_args(args: argparse.Namespace) -> ScriptedBrain:
 
 def _model(args: argparse.Namespace) -> Any:
     from patterns.runtime._models import resolve_model
+    from patterns.testing import FaultPolicy, LatencyPolicy
 
     return resolve_model(
         args.model,
@@ -323,40 +393,113 @@ def result_table(results: Sequence[RunResult], title: str) -> Table:
     return table
 
 
+def _answer(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text  # a bare word such as postgresql
+
+
 async def _run(args: argparse.Namespace) -> int:
     if getattr(args, "framework", "langgraph") != "langgraph" or getattr(args, "via_http", False):
         return int(await args.run_on_framework(args))  # set by the adapters plugin
-    if args.pattern not in PATTERNS:
-        raise UsageError(f"unknown pattern {args.pattern!r}; choose one of: {', '.join(PATTERNS)}")
+    if args.pattern not in PATTERN_INDEX:
+        raise UsageError(f"unknown pattern {args.pattern!r}; choose one of: {', '.join(PATTERN_INDEX)}")
     if args.resume and args.input:
         raise UsageError("--resume continues a thread from its checkpoint; it takes no --input")
     if args.answer is not None and not args.resume:
         raise UsageError("--answer is only meaningful with --resume")
-    answer = None
-    if args.answer is not None:
-        try:
-            answer = json.loads(args.answer)
-        except json.JSONDecodeError:
-            answer = args.answer  # a bare word such as postgresql
+    answer = _answer(args.answer)
     data = read_input(args.input)
+    from patterns.runtime._runner import new_thread_id
+
     if not args.resume:  # known before the run starts, so Ctrl-C can name it
         args.thread = args.thread or new_thread_id(args.pattern)
-    with _Progress(args.pattern, quiet=args.json) as progress:
-        result = await arun(
-            args.pattern,
-            data,
-            model=_model(args),
-            checkpoint=args.checkpoint,
-            thread_id=args.thread,
-            resume=args.resume,
-            resume_value=answer,
-            durability=args.durability,
-            on_step=progress,
-        )
-    if args.json:
+    result = await _execute(
+        args, args.pattern, data, thread_id=args.thread, resume=args.resume, answer=answer
+    )
+    return _report(args, args.pattern, result)
+
+
+async def _execute(
+    args: argparse.Namespace, pattern: str, data: Any, *, thread_id: str, resume: bool, answer: Any
+) -> RunResult:
+    """Run with a spinner (`arun`), or with `--stream` print each event as it comes (`astream`)."""
+    from patterns.runtime import RunResult, arun, astream
+
+    options: dict[str, Any] = {
+        "model": _model(args),
+        "checkpoint": args.checkpoint,
+        "thread_id": thread_id,
+        "resume": resume,
+        "resume_value": answer,
+        "durability": getattr(args, "durability", "sync"),
+    }
+    if not args.stream:
+        with _Progress(pattern, quiet=args.json) as progress:
+            return await arun(pattern, data, on_step=progress, **options)
+    events = astream(pattern, data, **options)
+    async with contextlib.aclosing(events):
+        async for event in events:
+            if isinstance(event, RunResult):
+                return event
+            print(_event_json(event) if args.json else _event_line(event), flush=True)
+    raise AssertionError("astream ended without a RunResult")  # pragma: no cover
+
+
+def _event_json(event: RunEvent) -> str:
+    import dataclasses
+
+    from pydantic_core import to_jsonable_python
+
+    fields = {f.name: getattr(event, f.name) for f in dataclasses.fields(event)}
+    return json.dumps({"event": event.kind, **to_jsonable_python(fields, fallback=repr)})
+
+
+def _event_line(event: RunEvent) -> str:
+    """One line per event: seconds into the run, what happened, where."""
+    from patterns.runtime import ModelToken, StateUpdate, StepFinished, StepStarted
+
+    match event:
+        case StepStarted(agent=agent, start=at):
+            what = f"started   {agent}"
+        case StepFinished(agent=agent, start=start, end=at, status=status, error=error):
+            what = f"finished  {agent} {status} ({(at or start) - start:.3f}s){f': {error}' if error else ''}"
+        case StateUpdate(node=node, update=update, at=at):
+            what = f"update    {node}: {_brief(update)}"
+        case ModelToken(node=node, text=text, at=at):
+            what = f"token     {node}: {json.dumps(text)}"
+        case _:
+            at, what = event.at, f"custom    {_short(event.data, 100)}"
+    return f"{at or 0.0:9.3f}s  {what}"
+
+
+def _short(value: Any, width: int) -> str:
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _brief(values: Any, width: int = 100) -> str:
+    """`key=value, ...` on one line, each value and the whole cut short: a state at a glance."""
+    if not isinstance(values, dict) or not values:
+        return "-"
+    return _cut(", ".join(f"{key}={_short(value, 32)}" for key, value in values.items()), width)
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _report(args: argparse.Namespace, pattern: str, result: RunResult) -> int:
+    """Print a run's result as `orch run` does, and return its exit code."""
+    if args.json and getattr(args, "stream", False):  # the last of the JSON lines
+        print(json.dumps({"event": "result", **result.model_dump(mode="json")}), flush=True)
+    elif args.json:
         print(result.model_dump_json(indent=2))
     else:
-        _out.print(result_table([result], f"orch run {args.pattern}  (thread {result.thread_id})"))
+        _out.print(result_table([result], f"orch {args.command} {pattern}  (thread {result.thread_id})"))
         if result.status == "interrupted":
             import shlex
 
@@ -365,7 +508,7 @@ async def _run(args: argparse.Namespace) -> int:
             examples = schema.get("examples") if isinstance(schema, dict) else None
             choice = shlex.quote(json.dumps(examples[0])) if examples else "CHOICE"
             _out.print(
-                f"Waiting for a decision. Resume with: orch run {args.pattern} --resume "
+                f"Waiting for a decision. Resume with: orch run {pattern} --resume "
                 f"--thread {result.thread_id} --checkpoint {args.checkpoint} --answer {choice}",
                 markup=False,
                 soft_wrap=True,  # one line, to copy as it is
@@ -377,14 +520,155 @@ async def _run(args: argparse.Namespace) -> int:
         _err.print(
             f"The scripted model injected this fault, seeded by --seed {args.seed}: resuming with the same "
             f"--seed and --fault-rate fails the same way. Resume with another seed or rate: orch run "
-            f"{args.pattern} --resume --thread {result.thread_id} --checkpoint {args.checkpoint} "
+            f"{pattern} --resume --thread {result.thread_id} --checkpoint {args.checkpoint} "
             f"--seed {args.seed + 1}",
             soft_wrap=True,
         )
     return {"completed": 0, "failed": 1, "interrupted": EXIT_WAITING}[result.status]
 
 
+@contextlib.asynccontextmanager
+async def _thread_graph(url: str, thread_id: str) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """The preset a thread ran, its graph on the thread's checkpointer, and the checkpointer."""
+    from patterns.presets import PATTERNS
+    from patterns.runtime import describe, open_checkpointer
+
+    async with open_checkpointer(url) as saver:
+        latest = await saver.aget_tuple({"configurable": {"thread_id": thread_id}})
+        if latest is None:
+            raise UsageError(f"no checkpoint for thread {thread_id!r} in {describe(url)}")
+        name = (latest.metadata or {}).get("pattern")
+        if name not in PATTERNS:
+            raise UsageError(
+                f"thread {thread_id!r} holds a run of {name or 'a flow without a name'}, not of a preset: "
+                "travel it in Python with the flow's graph (aget_state_history, aupdate_state)"
+            )
+        spec = PATTERNS[name]
+        yield spec, spec.compile(checkpointer=saver), saver
+
+
+async def _history(args: argparse.Namespace) -> int:
+    async with _thread_graph(args.checkpoint, args.thread) as (spec, graph, _):
+        snapshots = [s async for s in graph.aget_state_history({"configurable": {"thread_id": args.thread}})]
+    rows = []
+    for i, snap in enumerate(snapshots):  # newest first
+        older = snapshots[i + 1] if i + 1 < len(snapshots) else None
+        source = (snap.metadata or {}).get("source", "")
+        ran = [t.name for t in older.tasks] if older is not None and source == "loop" else []
+        before = older.values if older is not None else {}
+        changed = {k: v for k, v in snap.values.items() if k not in before or before[k] != v}
+        rows.append(
+            {
+                "step": (snap.metadata or {}).get("step"),
+                "source": source,
+                "node": ", ".join(dict.fromkeys(ran)) or f"({source or '?'})",
+                "created_at": snap.created_at,
+                "changed": changed,
+                "next": list(snap.next),
+                "checkpoint_id": snap.config["configurable"]["checkpoint_id"],
+            }
+        )
+    if args.json:
+        from pydantic_core import to_jsonable_python
+
+        for row in rows:
+            print(json.dumps(to_jsonable_python(row, fallback=repr)))
+        return 0
+    table = Table(title=f"orch history: thread {args.thread} ({spec.name}), newest first")
+    for column in ("step", "node", "time", "changed", "next", "checkpoint id"):
+        table.add_column(column, overflow="fold" if column == "checkpoint id" else "ellipsis")
+    for row in rows:
+        table.add_row(
+            str(row["step"]),
+            row["node"],
+            str(row["created_at"] or "")[:19].replace("T", " "),
+            _brief(row["changed"], 70),
+            ", ".join(row["next"]) or "-",
+            row["checkpoint_id"],
+        )
+    _out.print(table)
+    _out.print(
+        f"Fork one: orch fork --thread {args.thread} --checkpoint {args.checkpoint} --checkpoint-id ID "
+        "--new-thread NEW [--set key=value]",
+        markup=False,
+        soft_wrap=True,
+    )
+    return 0
+
+
+def _updates(pairs: Sequence[str], state_type: type) -> dict[str, Any]:
+    keys = set(getattr(state_type, "__annotations__", {}))
+    updates: dict[str, Any] = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key:
+            raise UsageError(f"--set takes KEY=VALUE, not {pair!r}")
+        if keys and key not in keys:
+            raise UsageError(f"--set {key}: the state has no such key; it has: {', '.join(sorted(keys))}")
+        updates[key] = _answer(text)
+    return updates
+
+
+async def _fork(args: argparse.Namespace) -> int:
+    from patterns.runtime._checkpoint import thread_lock
+
+    if args.new_thread == args.thread:
+        raise UsageError(
+            "--new-thread must differ from --thread: a fork never changes the thread it comes from"
+        )
+    answer = _answer(args.answer)
+    async with _thread_graph(args.checkpoint, args.thread) as (spec, graph, saver):
+        updates = _updates(args.set, spec.state_type)
+        at = {
+            "configurable": {
+                "thread_id": args.thread,
+                "checkpoint_ns": "",
+                "checkpoint_id": args.checkpoint_id,
+            }
+        }
+        source = await saver.aget_tuple(at)
+        if source is None:
+            raise UsageError(
+                f"thread {args.thread!r} has no checkpoint {args.checkpoint_id!r}: "
+                f"list them with orch history --thread {args.thread} --checkpoint {args.checkpoint}"
+            )
+        if await saver.aget_tuple({"configurable": {"thread_id": args.new_thread}}) is not None:
+            raise UsageError(f"thread {args.new_thread!r} already exists: fork to a new --new-thread")
+        async with thread_lock(args.checkpoint, args.new_thread):
+            # The checkpoint itself (channels, versions, pending sends) and its tasks' saved writes:
+            # the new thread stands exactly where the old one stood.
+            target = {"configurable": {"thread_id": args.new_thread, "checkpoint_ns": ""}}
+            origin = {"thread_id": args.thread, "checkpoint_id": args.checkpoint_id}
+            metadata = {**(source.metadata or {}), "source": "fork", "forked_from": origin}
+            saved = await saver.aput(
+                target, source.checkpoint, metadata, source.checkpoint["channel_versions"]
+            )
+            writes: dict[str, list[tuple[str, Any]]] = {}
+            for task_id, channel, value in source.pending_writes or []:
+                writes.setdefault(task_id, []).append((channel, value))
+            for task_id, task_writes in writes.items():
+                await saver.aput_writes(saved, task_writes, task_id)
+            if updates:
+                config: Any = {
+                    "configurable": {"thread_id": args.new_thread},
+                    "metadata": {"pattern": spec.name},
+                }
+                try:
+                    await graph.aupdate_state(config, updates)
+                except Exception as exc:  # e.g. an update no node can be said to have made
+                    await saver.adelete_thread(args.new_thread)
+                    raise UsageError(
+                        f"cannot apply --set at checkpoint {args.checkpoint_id}: {type(exc).__name__}: {exc}"
+                    ) from None
+    args.thread, args.pattern = args.new_thread, spec.name  # what Ctrl-C names to resume
+    result = await _execute(args, spec.name, None, thread_id=args.new_thread, resume=True, answer=answer)
+    return _report(args, spec.name, result)
+
+
 async def _demo(args: argparse.Namespace) -> int:
+    from patterns.presets import PATTERNS
+    from patterns.runtime import arun
+
     results = []
     for name in PATTERNS:
         with _Progress(name, quiet=args.json) as progress:
@@ -433,25 +717,29 @@ def _dispatch(args: argparse.Namespace) -> int:
         table = Table(title="patterns")
         table.add_column("name")
         table.add_column("what it does")
-        for spec in PATTERNS.values():
-            table.add_row(spec.name, spec.summary)
+        for name, summary in PATTERN_INDEX.items():
+            table.add_row(name, summary)
         _out.print(table)
         return 0
     if args.command == "sample":
-        if args.pattern not in SAMPLES:
-            raise UsageError(f"unknown pattern {args.pattern!r}; choose one of: {', '.join(PATTERNS)}")
+        if args.pattern not in PATTERN_INDEX:
+            raise UsageError(f"unknown pattern {args.pattern!r}; choose one of: {', '.join(PATTERN_INDEX)}")
+        from patterns.presets import SAMPLES
+
         print(json.dumps(SAMPLES[args.pattern], indent=2))
         return 0
-    if args.command == "run":
+    if args.command == "history":
+        return asyncio.run(_history(args))
+    if args.command in ("run", "fork"):
         try:
-            return asyncio.run(_run(args))
+            return asyncio.run(_run(args) if args.command == "run" else _fork(args))
         except KeyboardInterrupt:
             if not args.thread:  # stopped before the run began: nothing to resume
                 raise
             hint = (
                 "nothing was saved (--checkpoint memory)"
                 if args.checkpoint == "memory"
-                else f"resume with: orch run {args.pattern} --resume --thread {args.thread} "
+                else f"resume with: orch run {getattr(args, 'pattern', 'PATTERN')} --resume --thread {args.thread} "
                 f"--checkpoint {args.checkpoint}"
             )
             _err.print(f"orch: interrupted; {hint}", markup=False)

@@ -25,7 +25,7 @@ import dataclasses
 import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypedDict, overload
+from typing import Any, Literal, overload
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -33,9 +33,10 @@ from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ValidationError
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import OrchError, UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in
 from patterns.runtime._input import INPUT_NODE
 from patterns.runtime._spec import PatternSpec
 
@@ -186,7 +187,7 @@ def build_guardrails(
     builder = inner.builder
 
     async def check_input(state: Any, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        await check_side("input", before, _plain(state), runtime.context.ask)
+        await check_side("input", before, _plain(state), ask_in(runtime.context))
         return {}
 
     async def run(state: Any, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -197,7 +198,7 @@ def build_guardrails(
         return {"unchecked_result": answer} if after else {"result": answer}
 
     async def check_output(state: _Unchecked, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-        await check_side("output", after, state["unchecked_result"], runtime.context.ask)
+        await check_side("output", after, state["unchecked_result"], ask_in(runtime.context))
         return {"result": state["unchecked_result"]}
 
     graph = StateGraph(builder.state_schema, input_schema=builder.input_schema, context_schema=AgentContext)

@@ -13,15 +13,16 @@ from __future__ import annotations
 import functools
 import operator
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy, Send
 from pydantic import BaseModel, Field, field_validator
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in, call_agent
 from patterns.runtime._input import add_input
 from patterns.runtime._spec import PatternSpec
 
@@ -257,7 +258,7 @@ def build_map_reduce(
         return batch_update(state, reply, combine)
 
     async def reduce(state: MapReduceState, runtime: Runtime[AgentContext]) -> MapReduceState:
-        return await reduce_turn(state, runtime.context.ask, reducer=reducer, combine=combine)
+        return await reduce_turn(state, ask_in(runtime.context), reducer=reducer, combine=combine)
 
     graph = StateGraph(MapReduceState, context_schema=AgentContext)
     graph.add_node("map_batch", map_batch, input_schema=BatchTask, retry_policy=retry_policy)

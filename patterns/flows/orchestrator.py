@@ -26,16 +26,17 @@ import operator
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Literal, TypedDict, cast
+from typing import Annotated, Any, Literal, cast
 
 from langgraph.errors import NodeError
 from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel, Field, create_model, model_validator
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in
 from patterns.runtime._input import PayloadInput, add_input
 from patterns.runtime._spec import PatternSpec
 
@@ -309,13 +310,13 @@ def build_orchestrator(
     flow = Orchestrator(planner, tuple(workers), synthesizer, max_subtasks, quorum)
 
     async def plan(state: OrchestratorState, runtime: Runtime[AgentContext]) -> OrchestratorState:
-        return await flow.plan(state, runtime.context.ask)
+        return await flow.plan(state, ask_in(runtime.context))
 
     async def work(state: SubtaskRun, runtime: Runtime[AgentContext]) -> OrchestratorState:
         # A per-run semaphore, not LangGraph's `max_concurrency`, which would hold back
         # the saving of finished subtasks until the last one started (see map_reduce).
         async with runtime.context.slots("orchestrator.work", state["max_concurrency"]):
-            return await flow.work(state, runtime.context.ask)
+            return await flow.work(state, ask_in(runtime.context))
 
     def record_failure(run: SubtaskRun, error: NodeError) -> Command[Literal["gather"]]:
         """A subtask out of retries: keep why, and go on to the quorum check (even if every subtask failed)."""
@@ -335,7 +336,7 @@ def build_orchestrator(
         return Command(goto=[Send("work", run) for run in retries])
 
     async def synthesize(state: OrchestratorState, runtime: Runtime[AgentContext]) -> OrchestratorState:
-        return await flow.synthesize(state, runtime.context.ask)
+        return await flow.synthesize(state, ask_in(runtime.context))
 
     def dispatch(state: OrchestratorState) -> list[Send]:
         return [Send("work", run) for run in flow.runs(state)]

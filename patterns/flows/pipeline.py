@@ -14,16 +14,17 @@ import inspect
 import operator
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from itertools import pairwise
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in, call_agent
 from patterns.runtime._input import INPUT_NODE, PayloadInput, add_input, takes_payload
 from patterns.runtime._spec import PatternSpec
 
@@ -319,7 +320,7 @@ def _build_stages(
     def node(stage: Stage, name: str) -> Any:
         async def run(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
             if not isinstance(stage, Pregel):
-                return await stage_turn(stage, name, state, runtime.context.ask)
+                return await stage_turn(stage, name, state, ask_in(runtime.context))
             # Called from this node, not added as one: the nested flow keeps its own
             # state keys (its `result` cannot overwrite ours) and, built without a
             # checkpointer, saves its steps in this run's checkpointer under the
@@ -350,7 +351,7 @@ def _build_stages(
             return END if "result" in state else last  # a rejection already wrote the result
 
         async def check(state: StagesState, runtime: Runtime[AgentContext]) -> StagesState:
-            return await gate_turn(gate, state, runtime.context.ask)
+            return await gate_turn(gate, state, ask_in(runtime.context))
 
         graph.add_node("gate", check, retry_policy=retry_policy)
         graph.add_edge(guarded, "gate")

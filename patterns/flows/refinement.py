@@ -17,15 +17,16 @@ import inspect
 import operator
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, ConfigDict, Field
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in
 from patterns.runtime._input import add_input
 from patterns.runtime._spec import PatternSpec
 
@@ -298,10 +299,10 @@ def build_refinement(
     flow = Refinement(generator, critic, score, draft, critic_sees, history_fields)
 
     async def generate(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
-        return await flow.generate(state, runtime.context.ask)
+        return await flow.generate(state, ask_in(runtime.context))
 
     async def critique(state: RefinementState, runtime: Runtime[AgentContext]) -> RefinementState:
-        return await flow.critique(state, runtime.context.ask)
+        return await flow.critique(state, ask_in(runtime.context))
 
     graph = StateGraph(RefinementState, context_schema=AgentContext)
     graph.add_node("generate", generate, retry_policy=retry_policy)

@@ -15,16 +15,17 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
 
 from langgraph.errors import NodeError
 from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel, Field, model_validator
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import OrchError, UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in, call_agent
 from patterns.runtime._input import PayloadInput, add_input
 from patterns.runtime._spec import PatternSpec
 
@@ -373,7 +374,7 @@ def _build_panel(panel: Panel, checkpointer: Any, retry_policy: RetryPolicy | No
         return Command(goto="gather", update=panel.failure_update(task, error.error))
 
     async def gather(state: PanelState, runtime: Runtime[AgentContext]) -> PanelState:
-        return await panel.gather(state, runtime.context.ask)
+        return await panel.gather(state, ask_in(runtime.context))
 
     def fan_out(state: PanelState) -> list[Send]:
         return [Send("ask", task) for task in panel.tasks(state)]

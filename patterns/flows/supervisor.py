@@ -25,16 +25,17 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Annotated, Any, Literal, TypedDict, cast
+from typing import Annotated, Any, Literal, cast
 
 from langgraph.graph import END, StateGraph
 from langgraph.pregel import Pregel
 from langgraph.runtime import Runtime
 from langgraph.types import RetryPolicy
 from pydantic import BaseModel, Field, create_model, model_validator
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in
 from patterns.runtime._input import INPUT_NODE, PayloadInput, add_input
 from patterns.runtime._spec import PatternSpec
 
@@ -350,7 +351,7 @@ def build_supervisor(
     team = Supervisor(tuple(members), manager, select, until)
 
     async def manage(state: SupervisorState, runtime: Runtime[AgentContext]) -> SupervisorState:
-        return await team.pick(state, runtime.context.ask)
+        return await team.pick(state, ask_in(runtime.context))
 
     def finish(state: SupervisorState) -> SupervisorState:
         return team.finish(state)
@@ -376,7 +377,7 @@ def _member_node(team: Supervisor, member: Member) -> Any:
 
     async def speak(state: SupervisorState, runtime: Runtime[AgentContext]) -> SupervisorState:
         if not isinstance(member, Pregel):
-            return await team.speak(name, state, runtime.context.ask)
+            return await team.speak(name, state, ask_in(runtime.context))
         # Called from this node, not added as one: the nested pattern keeps its own
         # state keys (its `result` cannot overwrite ours) and, built without a
         # checkpointer, saves its steps in this run's under the member's namespace.

@@ -24,7 +24,7 @@ import operator
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
@@ -37,6 +37,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command, RetryPolicy, Send
 from pydantic import BaseModel, Field, ValidationError
 from pydantic_core import to_jsonable_python
+from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import OrchError, UsageError
 from patterns.resilience.policies import protected_call

@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias, TypeVar
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from patterns.flow_control.cache import ResultCache, canonical_key
 from patterns.flow_control.coalesce import Coalescer
 from patterns.flow_control.ratelimit import RateLimiter
@@ -37,7 +39,7 @@ from patterns.resilience.deadletter import DeadLetterQueue
 from patterns.resilience.retry import Attempt, Backoff, RetryBudget, retry_call
 from patterns.resilience.timeouts import AgentClass, AttemptTimeout, per_attempt_timeout
 
-__all__ = ["AgentPolicies", "Deadline", "protected_call"]
+__all__ = ["AgentPolicies", "Deadline", "PolicyFields", "protected_call"]
 
 T = TypeVar("T")
 
@@ -72,6 +74,36 @@ class AgentPolicies:
         if isinstance(self.timeout, Mapping):
             return self.timeout.get(agent)
         return self.timeout
+
+
+#: A deadline in JSON: seconds, or an agent class' name.
+_JSONDeadline: TypeAlias = float | AgentClass
+
+
+class PolicyFields(BaseModel):
+    """`AgentPolicies` as plain JSON fields: what a run context sent over LangGraph's server carries.
+
+    Only the protections that are values travel as JSON: per-attempt deadlines and
+    the dead-letter flow name. Breakers, limiters, bulkheads, caches and dead-letter
+    queues are live objects shared across runs, built in process
+    (`AgentContext(model=..., policies=AgentPolicies(...))`). A retry `Backoff` is
+    not offered here either: a served graph keeps LangGraph's node retry, and both
+    would multiply attempts.
+    """
+
+    model_config = ConfigDict(extra="forbid", title="AgentPolicies")
+
+    timeout: _JSONDeadline | dict[str, _JSONDeadline] | None = Field(
+        default=None,
+        description="Per-attempt deadline: seconds or an agent class (fast, standard, research), "
+        "for every agent or by agent name.",
+        examples=[30.0, "standard", {"researcher": "research"}],
+    )
+    flow: str = Field(default="agents", description="The flow name dead letters are recorded under.")
+
+    def to_policies(self) -> AgentPolicies:
+        """The `AgentPolicies` these fields describe."""
+        return AgentPolicies(timeout=self.timeout, flow=self.flow)
 
 
 async def protected_call(

@@ -5,7 +5,9 @@
 calls the run's model (or the agent's own) with the run's policies and
 validates the reply; `open_checkpointer` opens a LangGraph saver from a URL;
 `arun` runs a registered pattern and returns a `RunResult` with its step
-records and token usage; `PatternSpec` is what a pattern declares about itself.
+records and token usage; `astream` runs it yielding typed events (`RunEvent`:
+steps started and finished, state updates, model tokens, nodes' own progress)
+and then the `RunResult`; `PatternSpec` is what a pattern declares about itself.
 """
 
 from patterns.runtime import wire
@@ -22,7 +24,20 @@ from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_
 from patterns.runtime._input import INPUT_NODE, PayloadInput
 from patterns.runtime._models import BASE_URL_ENV, MODEL_ENV, resolve_model
 from patterns.runtime._result import RunResult, StepRecord
-from patterns.runtime._runner import Durability, StepEvent, arun, get_flow, validate_input
+from patterns.runtime._runner import (
+    CustomEvent,
+    Durability,
+    ModelToken,
+    RunEvent,
+    StateUpdate,
+    StepEvent,
+    StepFinished,
+    StepStarted,
+    arun,
+    astream,
+    get_flow,
+    validate_input,
+)
 from patterns.runtime._spec import PatternSpec, State
 from patterns.runtime._state import apply_update
 from patterns.runtime._usage import AgentUsage, UsageLedger
@@ -36,18 +51,25 @@ __all__ = [
     "Agent",
     "AgentContext",
     "AgentUsage",
+    "CustomEvent",
     "Ask",
     "Durability",
+    "ModelToken",
     "PatternGraph",
     "PatternSpec",
     "PayloadInput",
+    "RunEvent",
     "RunResult",
     "State",
+    "StateUpdate",
     "StepEvent",
+    "StepFinished",
     "StepRecord",
+    "StepStarted",
     "UsageLedger",
     "apply_update",
     "arun",
+    "astream",
     "call_agent",
     "describe",
     "get_flow",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
@@ -22,18 +22,21 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import get_runtime
 from langgraph.types import RetryPolicy
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, ValidationError
+from pydantic_core import CoreSchema, core_schema
 
 from patterns.errors import MalformedOutput, UsageError, is_transient
 from patterns.observability import _hooks as telemetry
-from patterns.resilience.policies import AgentPolicies, protected_call
+from patterns.resilience.policies import AgentPolicies, PolicyFields, protected_call
 from patterns.runtime import wire
 
 __all__ = [
     "DEFAULT_RETRY",
     "Agent",
     "AgentContext",
+    "AgentContextFields",
     "Ask",
+    "ask_in",
     "AgentPolicies",
     "PatternGraph",
     "call_agent",
@@ -148,6 +151,13 @@ async def call_agent(
         return await protected_call(policies, who, agent.name, payload, attempt)
 
 
+def _policy_fields(given: Mapping[str, Any]) -> PolicyFields:
+    try:
+        return PolicyFields.model_validate(dict(given))
+    except ValidationError as exc:
+        raise UsageError(f"invalid AgentContext policies: {exc.errors()[0]['msg']}") from None
+
+
 def _run_policies(model: BaseChatModel) -> AgentPolicies | None:
     # Pattern nodes pass `runtime.context.model`; the policies ride along in the same context.
     try:
@@ -184,7 +194,29 @@ def parse_reply(message: AIMessage | Any, schema: type[T], *, agent: str) -> T:
         ) from None
 
 
-@dataclass(frozen=True, slots=True)
+class AgentContextFields(BaseModel):
+    """`AgentContext` as JSON: how LangGraph's server (and Studio) send a run's context.
+
+    The server builds the context of every run from JSON (`context={"model": "scripted"}`)
+    and publishes this schema at `/assistants/{id}/schemas`; a live chat model has
+    neither form, so over the wire the model travels by name and is resolved when
+    the run starts.
+    """
+
+    model_config = ConfigDict(extra="forbid", title="AgentContext")
+
+    model: str | None = Field(
+        default=None,
+        description="The chat model by name, resolved with patterns.runtime.resolve_model: "
+        "'scripted' or PROVIDER:MODEL; default $ORCH_MODEL, else the scripted model.",
+        examples=["scripted", "openai:gpt-4o-mini"],
+    )
+    policies: PolicyFields | None = Field(
+        default=None, description="Protections every agent call runs under; default none."
+    )
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class AgentContext:
     """What every node of every pattern graph gets at run time: the model to ask,
     and optionally the `AgentPolicies` every agent call runs under.
@@ -194,11 +226,59 @@ class AgentContext:
     a real one, and the model never ends up in a checkpoint. When `policies.retry`
     is set, build the graph with `retry_policy=None` so attempts do not multiply.
     Use one context per run: its `slots` bound concurrency within that run.
+
+    Args:
+        model: A live chat model, or one by name (`"scripted"`, `"openai:gpt-4o-mini"`),
+            resolved here with `resolve_model`; None resolves the default ($ORCH_MODEL,
+            else the scripted model). The name form is what a JSON context carries.
+        policies: `AgentPolicies`, or their JSON form (`PolicyFields` or a mapping of
+            its fields); None runs every call unprotected.
+
+    Example:
+        ```python
+        context = AgentContext(model=resolve_model("openai:gpt-4o-mini"))
+        context = AgentContext(model="scripted", policies={"timeout": "standard"})
+        ```
     """
 
     model: BaseChatModel
-    policies: AgentPolicies | None = None
-    _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False, compare=False)
+    policies: AgentPolicies | None
+    _slots: dict[str, asyncio.Semaphore] = field(init=False, repr=False, compare=False)
+
+    def __init__(
+        self,
+        model: BaseChatModel | str | None = None,
+        policies: AgentPolicies | PolicyFields | Mapping[str, Any] | None = None,
+    ) -> None:
+        if model is None or isinstance(model, str):
+            from patterns.runtime._models import resolve_model  # imports the scripted model
+
+            model = resolve_model(model)
+        elif not isinstance(model, BaseChatModel):
+            raise UsageError(
+                f"AgentContext model must be a LangChain chat model or a model name (e.g. 'scripted'), "
+                f"not {type(model).__name__}"
+            )
+        if isinstance(policies, Mapping):
+            policies = _policy_fields(policies)
+        if isinstance(policies, PolicyFields):
+            policies = policies.to_policies()
+        elif policies is not None and not isinstance(policies, AgentPolicies):
+            raise UsageError(
+                f"AgentContext policies must be AgentPolicies or their JSON fields, not {type(policies).__name__}"
+            )
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "policies", policies)
+        object.__setattr__(self, "_slots", {})
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # LangGraph publishes `TypeAdapter(context_schema).json_schema()` as the graph's context
+        # schema: the JSON form, validated into a live context.
+        def build(fields: AgentContextFields) -> AgentContext:
+            return cls(model=fields.model, policies=fields.policies)
+
+        return core_schema.no_info_after_validator_function(build, handler(AgentContextFields))
 
     def slots(self, key: str, limit: int) -> asyncio.Semaphore:
         """The semaphore of `limit` slots this run's tasks share under `key` (made on first use)."""
@@ -217,13 +297,31 @@ class Ask(Protocol):
     """Asks an agent once and returns its validated reply: how a pattern's turns reach a model.
 
     A pattern's turns (payload, call, update) are written once, in its flow module,
-    against this: LangGraph nodes pass `runtime.context.ask`; each framework adapter
+    against this: LangGraph nodes pass `ask_in(runtime.context)`; each framework adapter
     passes its own, which calls the model through that framework.
     """
 
     def __call__(
         self, agent: Agent[OutputT], payload: dict[str, Any], *, label: str | None = None
     ) -> Awaitable[OutputT]: ...
+
+
+def ask_in(context: AgentContext | BaseChatModel | None) -> Ask:
+    """The `Ask` a node gives a pattern's turns: `call_agent` in its run context.
+
+    Resolved at the call, so a turn that asks no agent (a function critic, a
+    function stage) runs with no context; one that does gets a `UsageError` saying
+    what to pass.
+    """
+
+    async def ask(agent: Agent[OutputT], payload: dict[str, Any], *, label: str | None = None) -> OutputT:
+        if context is None:
+            raise UsageError(
+                f"agent {agent.name!r} needs a model: run the graph with context=AgentContext(model=...)"
+            )
+        return await call_agent(context, agent, payload, label=label)
+
+    return ask
 
 
 #: Transient model failures (timeouts, 429, 5xx, malformed replies) are retried

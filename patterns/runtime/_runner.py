@@ -1,23 +1,27 @@
 """Run any pattern by name with checkpoints, step records and usage: the common entry point.
 
-`arun("pipeline", {...})` validates the input, opens the checkpointer named by
-a URL, streams the graph's task events into step records, counts each agent's
-calls and tokens through a LangChain callback (so a real provider is counted
-the same way as the scripted model), and returns a `RunResult`.
+`astream("pipeline", {...})` validates the input, opens the checkpointer named
+by a URL, streams the graph and yields typed events as they happen (a step
+started or finished, a node's state update, a model token, a node's own
+progress written with LangGraph's `get_stream_writer`), then the `RunResult`.
+Each agent's calls and tokens are counted through a LangChain callback (so a
+real provider is counted the same way as the scripted model). `arun` is
+`astream` without the tokens, returning only the `RunResult`.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeAlias
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import LLMResult
 from langchain_core.runnables import RunnableConfig
 from langgraph.types import Command, Interrupt
@@ -41,7 +45,21 @@ from patterns.runtime._result import RunResult, StepRecord
 from patterns.runtime._spec import PatternSpec
 from patterns.runtime._usage import UsageLedger
 
-__all__ = ["Durability", "StepEvent", "arun", "get_flow", "new_thread_id", "validate_input"]
+__all__ = [
+    "CustomEvent",
+    "Durability",
+    "ModelToken",
+    "RunEvent",
+    "StateUpdate",
+    "StepEvent",
+    "StepFinished",
+    "StepStarted",
+    "arun",
+    "astream",
+    "get_flow",
+    "new_thread_id",
+    "validate_input",
+]
 
 Durability = Literal["sync", "async", "exit"]
 State = Mapping[str, Any]
@@ -49,13 +67,81 @@ State = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class StepEvent:
-    """Progress: a step started (`end is None`) or finished."""
+    """Progress: a step started (`end is None`) or finished; what `on_step` receives.
+
+    Times are seconds since the run started. `astream` yields its two kinds,
+    `StepStarted` and `StepFinished`, which `on_step` receives too.
+    """
+
+    kind: ClassVar[str] = "step"
 
     pattern: str
     agent: str
     start: float
     end: float | None = None
     status: str = "running"
+
+
+@dataclass(frozen=True, slots=True)
+class StepStarted(StepEvent):
+    """A step (one task of a node) started; `task_id` pairs it with its `StepFinished`."""
+
+    kind: ClassVar[str] = "step_started"
+
+    task_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StepFinished(StepEvent):
+    """A step finished (`status` ok, error or interrupted), reported once its writes are saved.
+
+    With `durability="sync"` (the default) a step reported finished is in the
+    checkpoint: a crash after it does not pay for it again.
+    """
+
+    kind: ClassVar[str] = "step_finished"
+
+    task_id: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate:
+    """What a node wrote to the state (before the reducers merge it), `at` seconds into the run."""
+
+    kind: ClassVar[str] = "update"
+
+    pattern: str
+    node: str
+    update: Mapping[str, Any]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ModelToken:
+    """A piece of a model's reply as it streams, from the call made in `node`."""
+
+    kind: ClassVar[str] = "token"
+
+    pattern: str
+    node: str
+    text: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class CustomEvent:
+    """What a node wrote with `langgraph.config.get_stream_writer()`: its own progress, as it is."""
+
+    kind: ClassVar[str] = "custom"
+
+    pattern: str
+    data: Any
+    at: float
+
+
+#: What `astream` yields before the `RunResult`; `event.kind` names each for logs and JSON lines.
+RunEvent: TypeAlias = StepStarted | StepFinished | StateUpdate | ModelToken | CustomEvent
 
 
 def new_thread_id(pattern: str) -> str:
@@ -106,11 +192,72 @@ async def arun(
 
     `input=None` uses the preset's sample. `resume=True` continues `thread_id`
     from its last checkpoint; `resume_value` answers a pending `interrupt`.
+    `on_step` is called as each step starts and finishes. This is `astream`
+    without model tokens (models are called without streaming), keeping only its end.
 
     Example:
         ```python
         flow = pipeline.SPEC.flow(stages=[drafter, editor])
         result = await arun(flow, {"input": {"brief": "..."}}, model=resolve_model(), checkpoint="memory")
+        ```
+    """
+    events = astream(
+        pattern,
+        input,
+        model=model,
+        checkpoint=checkpoint,
+        thread_id=thread_id,
+        resume=resume,
+        resume_value=resume_value,
+        durability=durability,
+        on_step=on_step,
+        policies=policies,
+        tokens=False,
+    )
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, RunResult):
+                return event
+    raise AssertionError("astream ended without a RunResult")  # pragma: no cover: it always yields one
+
+
+async def astream(
+    pattern: str | PatternSpec,
+    input: Any = None,
+    *,
+    model: BaseChatModel,
+    checkpoint: str = DEFAULT_CHECKPOINT_URL,
+    thread_id: str | None = None,
+    resume: bool = False,
+    resume_value: Any = None,
+    durability: Durability = "sync",
+    on_step: Callable[[StepEvent], None] | None = None,
+    policies: AgentPolicies | None = None,
+    tokens: bool = True,
+) -> AsyncGenerator[RunEvent | RunResult, None]:
+    """Run (or resume) a flow as `arun` does, yielding its events as they happen, then its `RunResult`.
+
+    Takes `arun`'s arguments. Yields `StepStarted`, `StepFinished` (once the
+    step's writes are saved), `StateUpdate`, `ModelToken` (unless `tokens=False`:
+    with tokens, models that can stream are called streaming) and `CustomEvent`
+    (what nodes write with `get_stream_writer()`); the last item is the
+    `RunResult`, the one `arun` returns. Bad arguments raise `UsageError` at
+    the first step of the iteration. Close it if you stop early, so the thread's
+    lock and the checkpointer are released at once:
+
+    Example:
+        ```python
+        from contextlib import aclosing
+
+        async with aclosing(astream("debate", model=resolve_model(), checkpoint="memory")) as events:
+            async for event in events:
+                match event:
+                    case StepFinished(agent=agent, status=status):
+                        print(agent, status)
+                    case ModelToken(text=text):
+                        print(text, end="")
+                    case RunResult():
+                        print(event.status, event.output)
         ```
     """
     spec = get_flow(pattern)
@@ -168,17 +315,25 @@ async def arun(
         config["recursion_limit"] = spec.recursion_limit(values)
 
         error: str | None = None
+        modes: list[Any] = ["tasks", "updates", "custom", *(["messages"] if tokens else [])]
+        stream: Any = graph.astream(  # (mode, chunk) pairs, as several modes are asked for
+            graph_input,
+            config,
+            context=AgentContext(model=model, policies=policies),
+            stream_mode=modes,
+            durability=durability,
+        )
         try:
-            async for chunk in graph.astream(
-                graph_input,
-                config,
-                context=AgentContext(model=model, policies=policies),
-                stream_mode="tasks",
-                durability=durability,
-            ):
-                if "input" not in chunk:  # a finished task: reported once its writes are saved
-                    await receipts.saved(chunk["id"])
-                _record(chunk, steps, started, pattern, on_step)
+            async with aclosing(stream):
+                async for mode, chunk in stream:
+                    if mode == "tasks" and "input" not in chunk:
+                        await receipts.saved(
+                            chunk["id"]
+                        )  # a finished task: reported once its writes are saved
+                    for event in _events(mode, chunk, steps, started, pattern):
+                        if on_step is not None and isinstance(event, StepEvent):
+                            on_step(event)
+                        yield event
         except UsageError:
             raise
         except Exception as exc:  # a flow failure is a result to report, not a crash
@@ -197,7 +352,7 @@ async def arun(
         status, error = "failed", "the flow ended without producing a result"
     result = snapshot.values.get("result") if status == "completed" else None
     total = usage.ledger.total()
-    return observed.finish(
+    yield observed.finish(
         RunResult(
             framework="langgraph",
             pattern=pattern,
@@ -364,28 +519,43 @@ def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> 
         raise UsageError(f"thread {thread_id!r} cannot take this answer: {problem}{like}")
 
 
-def _record(
-    chunk: dict[str, Any],
-    steps: dict[str, StepRecord],
-    started: float,
-    pattern: str,
-    on_step: Callable[[StepEvent], None] | None,
-) -> None:
+def _events(
+    mode: str, chunk: Any, steps: dict[str, StepRecord], started: float, pattern: str
+) -> list[RunEvent]:
+    """The events of one LangGraph stream chunk, and the step records it opens or closes."""
     now = round(time.perf_counter() - started, 6)
+    if mode == "tasks":
+        step = _record(chunk, steps, now, pattern)
+        return [step] if step is not None else []
+    if mode == "updates":  # {node: update}; an interrupt is reported by the RunResult
+        return [
+            StateUpdate(pattern, node, update, now)
+            for node, update in chunk.items()
+            if node != INPUT_NODE and not node.startswith("__") and isinstance(update, Mapping)
+        ]
+    if mode == "messages":
+        message, metadata = chunk
+        if isinstance(message, AIMessageChunk) and isinstance(message.content, str) and message.content:
+            return [ModelToken(pattern, str(metadata.get("langgraph_node", "")), message.content, now)]
+        return []
+    return [CustomEvent(pattern, chunk, now)]
+
+
+def _record(
+    chunk: dict[str, Any], steps: dict[str, StepRecord], now: float, pattern: str
+) -> StepStarted | StepFinished | None:
     name = str(chunk["name"]).removeprefix("__error_handler__")
     if name == INPUT_NODE:  # not an agent step: it calls no model
-        return
+        return None
+    task_id = str(chunk["id"])
     if "input" in chunk:
-        steps[chunk["id"]] = StepRecord(agent=name, start=now, end=now, status="ok")
-        event = StepEvent(pattern, name, now)
-    else:
-        record = steps.get(chunk["id"]) or StepRecord(agent=name, start=now, end=now, status="ok")
-        status = "error" if chunk.get("error") else "interrupted" if chunk.get("interrupts") else "ok"
-        error = f"{type(chunk['error']).__name__}: {chunk['error']}" if chunk.get("error") else None
-        steps[chunk["id"]] = record.model_copy(update={"end": now, "status": status, "error": error})
-        event = StepEvent(pattern, name, record.start, now, status)
-    if on_step is not None:
-        on_step(event)
+        steps[task_id] = StepRecord(agent=name, start=now, end=now, status="ok")
+        return StepStarted(pattern, name, now, task_id=task_id)
+    record = steps.get(task_id) or StepRecord(agent=name, start=now, end=now, status="ok")
+    status = "error" if chunk.get("error") else "interrupted" if chunk.get("interrupts") else "ok"
+    error = f"{type(chunk['error']).__name__}: {chunk['error']}" if chunk.get("error") else None
+    steps[task_id] = record.model_copy(update={"end": now, "status": status, "error": error})
+    return StepFinished(pattern, name, record.start, now, status, task_id=task_id, error=error)
 
 
 class _UsageCallback(BaseCallbackHandler):

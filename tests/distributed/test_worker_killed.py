@@ -35,8 +35,8 @@ from patterns.runtime import arun, open_checkpointer, resolve_model
 
 from .conftest import Worker, Workers, delete_layout, make_settings, wait_for
 
-LATENCY = "0.3"  # seconds a scripted call takes: the run lasts about two seconds
-KILL_AFTER = 3  # completed calls, of the six a refinement run makes
+LATENCY = "0.8"  # seconds a scripted call takes: about five seconds a run, so a loaded machine still kills mid-run
+KILL_AFTER = 2  # completed calls, of the six a refinement run makes
 
 
 @pytest.fixture
