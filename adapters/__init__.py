@@ -111,6 +111,8 @@ async def arun(
     from patterns.testing import ScriptedBrain
 
     spec = get_flow(flow)
+    if framework != "langgraph":
+        _refuse_own_models(framework, spec)
     adapter = _load(framework)
     state = initial_state(spec, input)
     flow_run = FlowRun(framework, spec, brain or ScriptedBrain(), policies=policies)
@@ -124,6 +126,30 @@ async def arun(
     except Exception as exc:  # a flow failure is a result to report, not a crash
         return flow_run.result(None, error=exc)
     return flow_run.result(final)
+
+
+def _refuse_own_models(framework: str, spec: PatternSpec) -> None:
+    """An agent's own `model=` is a LangChain model: the adapters would call the run's client instead.
+
+    Refused rather than ignored, so a flow never quietly asks another model than declared.
+    """
+    from patterns.runtime import Agent
+
+    def agents(value: Any) -> list[Any]:
+        if isinstance(value, Agent):
+            return [value]
+        if isinstance(value, dict):
+            return [a for v in value.values() for a in agents(v)]
+        if isinstance(value, list | tuple):
+            return [a for v in value for a in agents(v)]
+        return []
+
+    own = sorted({a.name for a in agents(list(spec.args.values())) if a.model is not None})
+    if own:
+        raise UsageError(
+            f"agent {own[0]!r} has a model of its own, which runs on LangGraph only; on {framework} every "
+            "agent uses the run's model (brain= or base_url=): leave out its model=, or run on langgraph"
+        )
 
 
 def run(framework: str, flow: str | PatternSpec, input: Any = None, **kwargs: Any) -> RunResult:

@@ -134,7 +134,8 @@ def _comparison(
 ) -> Table:
     table = Table(
         title=f"every pattern on every framework ({'via HTTP' if via_http else 'in-process'}, scripted model)",
-        caption=f"calls, prompt/completion tokens, wall time; '=' marks an output equal to {frameworks[0]}'s",
+        caption=f"calls, prompt/completion tokens, cost (priced models: --pricing), wall time; "
+        f"'=' marks an output equal to {frameworks[0]}'s",
     )
     table.add_column("pattern")
     for framework in frameworks:
@@ -148,8 +149,9 @@ def _comparison(
                 cells.append(f"[red]{r.status}[/]: {(r.error or '')[:40]}")
                 continue
             same = "=" if r.output == reference else "[red]differs[/]"
+            cost = "unpriced" if r.cost_usd is None else f"${r.cost_usd:.4f}"
             cells.append(
-                f"{same} {r.calls} calls, {r.prompt_tokens:,}/{r.completion_tokens:,} tok, "
+                f"{same} {r.calls} calls, {r.prompt_tokens:,}/{r.completion_tokens:,} tok, {cost}, "
                 f"{r.wall_time_s * 1000:.0f} ms"
             )
         table.add_row(pattern, *cells)

@@ -194,6 +194,27 @@ async def test_every_preset_runs_on_the_server_like_in_process(client: Any, name
     assert _output(name, values) == await _in_process(name)
 
 
+async def test_stream_messages_carries_each_agents_model_reply(client: Any) -> None:
+    name = "pipeline"
+    thread = await client.threads.create()
+    events = [
+        part
+        async for part in client.runs.stream(
+            thread["thread_id"],
+            name,
+            input=_graph_input(name, SAMPLES[name]),
+            context={"model": "scripted"},
+            stream_mode="messages-tuple",
+        )
+        if part.event == "messages"
+    ]
+    # (message chunk, metadata) pairs: the model's replies, tagged with the node that asked.
+    nodes = {metadata["langgraph_node"] for _chunk, metadata in (part.data for part in events)}
+    assert {"extract", "validate", "transform"} <= nodes, nodes
+    text = "".join(str(chunk.get("content", "")) for chunk, _ in (part.data for part in events))
+    assert "INV-2026-0042" in text  # the transformer's record, as the model wrote it
+
+
 async def test_stream_history_and_a_fork_from_an_earlier_checkpoint(client: Any) -> None:
     name = "pipeline"
     thread = await client.threads.create()

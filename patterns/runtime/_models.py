@@ -10,12 +10,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
 
 from patterns.errors import UsageError
-from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
-from patterns.testing._brain import Responder
+
+if TYPE_CHECKING:  # imported when a model is resolved: patterns.testing itself imports the runtime
+    from patterns.testing import FaultPolicy, LatencyPolicy
+    from patterns.testing._brain import Responder
 
 __all__ = ["resolve_model", "MODEL_ENV", "BASE_URL_ENV"]
 
@@ -38,6 +41,8 @@ def resolve_model(
 
     `responders` are the scripted model's answers per agent name (default: the presets').
     """
+    from patterns.testing import FaultPolicy, LatencyPolicy, ScriptedBrain, ScriptedChatModel
+
     spec = spec or os.environ.get(MODEL_ENV) or "scripted"
     base_url = base_url or os.environ.get(BASE_URL_ENV)
     if spec == "scripted":

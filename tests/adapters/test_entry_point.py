@@ -79,3 +79,22 @@ async def test_langgraph_adapter_equals_the_runner(pattern: str) -> None:
         direct.prompt_tokens,
         direct.completion_tokens,
     )
+
+
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "langgraph"])
+async def test_an_agent_with_a_model_of_its_own_is_refused_not_ignored(framework: str) -> None:
+    from patterns import Agent, ScriptedChatModel
+    from patterns.flows import routing
+    from patterns.flows.routing import Answer, Classification
+
+    own = ScriptedChatModel(brain=ScriptedBrain(responders={"seller": lambda p: {"answer": "mine"}}))
+    flow = routing.SPEC.flow(
+        router=Agent("triager", "Route. Keys: route, confidence.", output=Classification),
+        routes={"sales": Agent("seller", "Sell. Keys: answer.", output=Answer, model=own)},
+    )
+    brain = ScriptedBrain(responders={})
+    with pytest.raises(
+        UsageError, match="agent 'seller' has a model of its own, which runs on LangGraph only"
+    ):
+        await arun(framework, flow, {"message": "hi"}, brain=brain)
+    assert not brain.ledger.snapshot()

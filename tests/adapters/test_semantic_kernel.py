@@ -11,7 +11,6 @@ import asyncio
 import ipaddress
 import json
 import socket
-import time
 import warnings
 from collections.abc import Iterator
 from functools import reduce
@@ -96,12 +95,11 @@ async def test_a_failed_branch_stops_the_fan_out_and_leaves_nothing_running() ->
         latency=LatencyPolicy(mean=0.2), faults=FaultPolicy(down_agents=frozenset({"mapper"}))
     )
     flow = FlowRun(FRAMEWORK, get_flow("map_reduce"), brain)
-    started = time.perf_counter()
     with pytest.raises(ServerError):
         await sk.run_flow(initial_state("map_reduce", None), flow)
-    assert time.perf_counter() - started < 0.6, "the run waited for batches after the first failed"
     assert not _other_tasks()
-    # The first wave, and at most one batch per slot that opened before the run was cancelled.
+    # The first wave, and at most one batch per slot that opened before the run was cancelled:
+    # the run did not wait for the other batches (counted, not timed).
     assert 8 <= brain.ledger.total().failures <= 16
     assert len(flow.recorder.steps) <= 16 and all(s.status == "error" for s in flow.recorder.steps)
 
@@ -432,11 +430,8 @@ async def test_map_reduce_runs_batches_in_parallel_within_the_bound(monkeypatch:
 
     monkeypatch.setattr(ScriptedChatCompletion, "_answer", counting)
     brain = ScriptedBrain(latency=LatencyPolicy(mean=0.02))
-    started = time.perf_counter()
     state, _ = await _flow("map_reduce", brain=brain, max_concurrency=4, stream=False)
-    elapsed = time.perf_counter() - started
-    assert state["result"]["batches"] == 40 and peak == 4
-    assert elapsed < 40 * 0.02, "the batches ran one after another"
+    assert state["result"]["batches"] == 40 and peak == 4  # four at once: not one after another
 
 
 async def test_a_loop_past_its_bound_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

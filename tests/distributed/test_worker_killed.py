@@ -35,7 +35,9 @@ from patterns.runtime import arun, open_checkpointer, resolve_model
 
 from .conftest import Worker, Workers, delete_layout, make_settings, wait_for
 
-LATENCY = "0.8"  # seconds a scripted call takes: about five seconds a run, so a loaded machine still kills mid-run
+LATENCY = (
+    "0.8"  # seconds a scripted call takes: about five seconds a run, so a loaded machine still kills mid-run
+)
 KILL_AFTER = 2  # completed calls, of the six a refinement run makes
 
 
