@@ -26,7 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy patterns adapters distributed
 
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 bench-overhead: $(STAMP)
 	$(BIN)/python benchmarks/overhead.py
