@@ -31,6 +31,7 @@ from distributed._queues import Layout
 from distributed._settings import Settings
 from patterns.errors import UsageError
 from patterns.flow_control import Overloaded
+from patterns.observability import _hooks as telemetry
 from patterns.runtime import describe
 
 __all__ = ["SEGMENT_TASK", "Consumer", "app", "configure", "declare", "publish", "queue_depth"]
@@ -137,7 +138,11 @@ def publish(settings: Settings, thread_id: str, segment: int, partition: int, *,
     elif wait:
         options["countdown"] = settings.retry_delay  # Redis: the worker holds it until then
     try:
-        app.send_task(SEGMENT_TASK, args=(thread_id, segment), **options)
+        # The submitter's trace goes with the message: the worker's spans continue it.
+        trace = telemetry.trace_headers()
+        app.send_task(
+            SEGMENT_TASK, args=(thread_id, segment), kwargs={"trace": trace} if trace else {}, **options
+        )
     except Exception as exc:
         if not _nacked(exc, MessageNacked):
             raise _broker_error(settings, exc) from None

@@ -43,6 +43,7 @@ from distributed._runs import Run, Runs, RunStatus
 from distributed._settings import Settings
 from patterns.errors import UsageError
 from patterns.flow_control import Overloaded
+from patterns.observability import _hooks as telemetry
 from patterns.runtime import PatternSpec, RunResult, StepEvent, arun, open_checkpointer, resolve_model
 from patterns.testing import FaultPolicy, LatencyPolicy
 
@@ -125,12 +126,19 @@ async def _try_lock(connection: Any, name: str) -> bool:
 
 
 @app.task(bind=True, name=SEGMENT_TASK)  # type: ignore[untyped-decorator]  # Celery's decorator is unannotated
-def run_segment(self: Task[Any, Any], thread_id: str, segment: int) -> str:
-    """Celery's entry point: one delivery of one segment. Returns what became of it, for the log."""
+def run_segment(
+    self: Task[Any, Any], thread_id: str, segment: int, trace: dict[str, str] | None = None
+) -> str:
+    """Celery's entry point: one delivery of one segment. Returns what became of it, for the log.
+
+    `trace` is the trace context of whoever published the message (`orch submit`, an answer,
+    the previous segment), so this segment's spans join that trace.
+    """
     if _options is None:
         raise Reject("this worker was not started with `orch worker`", requeue=True)
     try:
-        return _deliver(_options, thread_id, segment, str(self.request.hostname or "worker"))
+        with telemetry.continued_trace(trace):
+            return _deliver(_options, thread_id, segment, str(self.request.hostname or "worker"))
     except Reject:
         raise
     except Exception as exc:

@@ -865,6 +865,36 @@ def _empty_context() -> Context:
     return Context()
 
 
+# -- across processes: a run's messages carry the trace they were sent from -----------------------
+
+
+def trace_headers() -> dict[str, str]:
+    """The current trace context as W3C `traceparent`/`tracestate`, for a message another
+    process picks up (a distributed run's task); empty when no span is current."""
+    try:
+        from opentelemetry import propagate
+    except ImportError:  # the [otel] extra is not installed: there is no trace to carry
+        return {}
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@contextmanager
+def continued_trace(headers: Mapping[str, str] | None) -> Iterator[None]:
+    """Spans started inside continue the trace `headers` carry (from `trace_headers` elsewhere)."""
+    if not headers or "traceparent" not in headers:
+        yield
+        return
+    from opentelemetry import context, propagate
+
+    token = context.attach(propagate.extract(dict(headers)))
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
 @contextmanager
 def adapter_run(run: Any) -> Iterator[None]:
     """Open `run`'s workflow span now, under the caller's span, and make it current while the

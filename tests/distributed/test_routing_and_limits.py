@@ -214,3 +214,23 @@ def _delete_redis_queues(url: str, settings: Settings) -> None:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+def test_a_published_segment_carries_the_submitters_trace(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker continues the trace of whoever published (`run_segment(..., trace=...)`)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from distributed import _app
+
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr(_app.app, "send_task", lambda name, **kw: sent.append(kw))
+    _app.publish(settings, "traced-1", 0, 0)  # no span current: no trace to carry
+    tracer = TracerProvider().get_tracer("a-submitter")
+    with trace.use_span(tracer.start_span("submit"), end_on_exit=True) as span:
+        _app.publish(settings, "traced-1", 1, 0)
+    assert sent[0]["kwargs"] == {}
+    traceparent = sent[1]["kwargs"]["trace"]["traceparent"]
+    assert traceparent.split("-")[1] == format(span.get_span_context().trace_id, "032x")

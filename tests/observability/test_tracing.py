@@ -224,3 +224,21 @@ def test_traces_turn_semantic_kernels_genai_diagnostics_on_until_shutdown(
     monkeypatch.setenv(variable, "false")  # the user's own setting stays theirs
     observability.configure(tracer_provider=tracer_provider)
     assert os.environ[variable] == "false"
+
+
+async def test_a_run_published_to_another_process_continues_the_senders_trace(observe: Observed) -> None:
+    """What a distributed run's message carries (`trace_headers`) and its worker continues."""
+    from opentelemetry import trace
+
+    from patterns.observability import _hooks
+
+    with trace.get_tracer("a-submitter").start_as_current_span("submit") as submit:
+        headers = _hooks.trace_headers()
+    assert headers["traceparent"].split("-")[1] == format(submit.get_span_context().trace_id, "032x")
+    assert _hooks.trace_headers() == {}, "no span current: nothing to carry"
+
+    with _hooks.continued_trace(headers):  # in the worker, later, with no span of its own
+        await arun("routing", model=resolve_model(), checkpoint="memory")
+    workflow = observe.spans.one("invoke_workflow routing")
+    assert workflow.context.trace_id == submit.get_span_context().trace_id
+    assert workflow.parent is not None and workflow.parent.span_id == submit.get_span_context().span_id
