@@ -111,8 +111,8 @@ async def arun(
     from patterns.testing import ScriptedBrain
 
     spec = get_flow(flow)
-    if framework != "langgraph":
-        _refuse_own_models(framework, spec)
+    if framework != "langgraph" and base_url is not None:
+        _refuse_own_models_over_http(framework, spec)
     adapter = _load(framework)
     state = initial_state(spec, input)
     flow_run = FlowRun(framework, spec, brain or ScriptedBrain(), policies=policies)
@@ -128,27 +128,15 @@ async def arun(
     return flow_run.result(final)
 
 
-def _refuse_own_models(framework: str, spec: PatternSpec) -> None:
-    """An agent's own `model=` is a LangChain model: the adapters would call the run's client instead.
+def _refuse_own_models_over_http(framework: str, spec: PatternSpec) -> None:
+    """Over HTTP every agent talks to the one endpoint: an agent's own model would be ignored."""
+    from adapters._common import agents_of
 
-    Refused rather than ignored, so a flow never quietly asks another model than declared.
-    """
-    from patterns.runtime import Agent
-
-    def agents(value: Any) -> list[Any]:
-        if isinstance(value, Agent):
-            return [value]
-        if isinstance(value, dict):
-            return [a for v in value.values() for a in agents(v)]
-        if isinstance(value, list | tuple):
-            return [a for v in value for a in agents(v)]
-        return []
-
-    own = sorted({a.name for a in agents(list(spec.args.values())) if a.model is not None})
+    own = sorted({a.name for a in agents_of(spec) if a.model is not None})
     if own:
         raise UsageError(
-            f"agent {own[0]!r} has a model of its own, which runs on LangGraph only; on {framework} every "
-            "agent uses the run's model (brain= or base_url=): leave out its model=, or run on langgraph"
+            f"agent {own[0]!r} has a model of its own: on {framework} via HTTP every agent uses the one "
+            "endpoint (base_url=); run in-process, where it gets a client of its own, or on langgraph"
         )
 
 

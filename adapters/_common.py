@@ -43,10 +43,12 @@ T = TypeVar("T", bound=BaseModel)
 B = TypeVar("B")
 R = TypeVar("R")
 D = TypeVar("D")
+C = TypeVar("C")
 
 __all__ = [
     "FlowRun",
     "FlowState",
+    "agents_of",
     "StepRecorder",
     "check_options",
     "disable_telemetry",
@@ -181,6 +183,21 @@ def initial_state(flow: str | PatternSpec, data: Any) -> dict[str, Any]:
     return spec.initial_state(validate_input(spec, spec.sample if data is None else data))
 
 
+def agents_of(spec: PatternSpec) -> list[Agent[Any]]:
+    """Every `Agent` a declared flow's arguments name (stages, workers, routes, desks, ...)."""
+
+    def found(value: Any) -> list[Agent[Any]]:
+        if isinstance(value, Agent):
+            return [value]
+        if isinstance(value, Mapping):
+            return [a for v in value.values() for a in found(v)]
+        if isinstance(value, list | tuple):
+            return [a for v in value for a in found(v)]
+        return []
+
+    return found(list(spec.args.values()))
+
+
 def human_prompt(state: Mapping[str, Any]) -> str:
     """What a framework shows the human arbitrator: what LangGraph's `interrupt` carries, as text."""
     question = human_question(state)  # type: ignore[arg-type]
@@ -224,13 +241,40 @@ class FlowRun:
 
     def __post_init__(self) -> None:
         self._before = self.brain.ledger.snapshot()
+        self._own: dict[int, tuple[ScriptedBrain, dict[str, AgentUsage]]] = {}
 
     @property
     def pattern(self) -> str:
         return self.spec.name
 
-    def result(self, state: Mapping[str, Any] | None, *, error: BaseException | None = None) -> RunResult:
+    def brain_for(self, agent: Agent[Any]) -> ScriptedBrain:
+        """The brain answering `agent`: the run's, or that of the scripted model it was declared with.
+
+        Each framework then gives the agent a client of its own over that brain; its
+        calls are counted in the result with everyone else's.
+        """
+        model = agent.model
+        if model is None:
+            return self.brain
+        brain = getattr(model, "brain", None)
+        if not isinstance(brain, ScriptedBrain):
+            raise UsageError(
+                f"agent {agent.name!r} has a model of its own ({type(model).__name__}): on {self.framework} an "
+                "agent's own model must be a ScriptedChatModel; a real model per agent runs on LangGraph"
+            )
+        if brain is not self.brain and id(brain) not in self._own:
+            self._own[id(brain)] = (brain, brain.ledger.snapshot())
+        return brain
+
+    def _usage(self) -> dict[str, AgentUsage]:
         usage = _delta(self._before, self.brain.ledger.snapshot())
+        for brain, before in self._own.values():
+            for agent, more in _delta(before, brain.ledger.snapshot()).items():
+                usage[agent] = usage[agent] + more if agent in usage else more
+        return usage
+
+    def result(self, state: Mapping[str, Any] | None, *, error: BaseException | None = None) -> RunResult:
+        usage = self._usage()
         status: Literal["completed", "failed"] = "completed"
         output = None
         message = None
@@ -289,6 +333,7 @@ class FlowState:
     flow: FlowRun
     options: Mapping[str, Any] = field(default_factory=dict)
     failure: BaseException | None = None  # the first agent error, re-raised once the framework stops
+    _clients: dict[int, Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def pattern(self) -> str:
@@ -304,6 +349,19 @@ class FlowState:
         bound = inspect.signature(self.flow.spec.build).bind(**self.args)
         bound.apply_defaults()
         return dict(bound.arguments)
+
+    def client_for(self, agent: Agent[Any], run_client: C, make: Callable[[ScriptedBrain], C]) -> C:
+        """The framework client `agent` calls: the run's, or one `make`s over its own scripted model.
+
+        An agent declared with a model of its own gets a client of its own, made once per run
+        and shared by every agent on that model.
+        """
+        brain = self.flow.brain_for(agent)
+        if brain is self.flow.brain:
+            return run_client
+        if id(brain) not in self._clients:
+            self._clients[id(brain)] = make(brain)
+        return self._clients[id(brain)]  # type: ignore[no-any-return]
 
     def declared(self, cls: type[D]) -> D:
         """The pattern's declared value (`Refinement`, `Debate`, `Panel`) built from the flow's arguments."""

@@ -29,6 +29,7 @@ from langgraph.graph import END
 from pydantic import BaseModel
 
 from adapters._common import FlowState, flow_builder, human_arbitrator, parse
+from adapters.autogen._client import ScriptedChatCompletionClient
 from patterns.errors import UsageError
 from patterns.flows import debate, handoff, map_reduce, pipeline, refinement, routing, scatter_gather
 from patterns.runtime import Agent, wire
@@ -56,7 +57,8 @@ class Context(FlowState):
         """One model call with exactly the two messages `wire.render` makes of the agent and payload."""
         system, user = wire.render(agent, payload, label=label)
         messages: list[LLMMessage] = [SystemMessage(content=system), UserMessage(content=user, source="user")]
-        return await self.client.create(messages, tools=list(tools))
+        client = self.client_for(agent, self.client, ScriptedChatCompletionClient)
+        return await client.create(messages, tools=list(tools))
 
     async def ask(
         self, agent: Agent[OutputT], payload: dict[str, Any], *, label: str | None = None

@@ -25,6 +25,7 @@ from langgraph.graph import END
 from pydantic import BaseModel, Field
 
 from adapters._common import FlowState, flow_builder, human_arbitrator, human_prompt, parse
+from adapters.crewai._llm import ScriptedLLM
 from patterns.errors import MalformedOutput, ModelError
 from patterns.flows import debate, handoff, map_reduce, pipeline, refinement, routing, scatter_gather
 from patterns.runtime import Agent, wire
@@ -118,12 +119,13 @@ class Context(FlowState):
             if "max_retry_limit" in self.options
             else {}
         )
+        llm = self.client_for(agent, self.llm, ScriptedLLM)
         crew_agent = CrewAgent(
             role=identity.removeprefix("You are "),
             goal=f"Do your step of the {self.pattern} flow.",
             backstory=instructions,
-            llm=self.llm,
-            function_calling_llm=self.llm,
+            llm=llm,
+            function_calling_llm=llm,
             allow_delegation=False,
             verbose=verbose,
             **retries,

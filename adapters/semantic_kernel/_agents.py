@@ -35,6 +35,7 @@ from semantic_kernel.utils.validation import AGENT_NAME_REGEX
 from typing_extensions import override
 
 from adapters._common import FlowState, parse
+from adapters.semantic_kernel._service import ScriptedChatCompletion
 from patterns.errors import UsageError
 from patterns.runtime import Agent as PatternAgent
 from patterns.runtime import Ask, wire
@@ -100,16 +101,17 @@ class Context(FlowState):
         history.add_system_message(system)
         history.add_user_message(user)
         settings = OpenAIChatPromptExecutionSettings(tools=tools, tool_choice="auto" if tools else None)
+        service = self.client_for(agent, self.service, ScriptedChatCompletion)
         if turn.stream:
             chunks = [
                 message
-                async for batch in self.service.get_streaming_chat_message_contents(history, settings)
+                async for batch in service.get_streaming_chat_message_contents(history, settings)
                 for message in batch
                 if message.choice_index == 0
             ]
             reply: ChatMessageContent = reduce(operator.add, chunks)
         else:
-            reply = (await self.service.get_chat_message_contents(history, settings))[0]
+            reply = (await service.get_chat_message_contents(history, settings))[0]
         turn.history.add_message(history.messages[0])
         turn.history.add_message(history.messages[1])
         turn.history.add_message(reply)

@@ -6,6 +6,7 @@ import dataclasses
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -81,20 +82,34 @@ async def test_langgraph_adapter_equals_the_runner(pattern: str) -> None:
     )
 
 
-@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "langgraph"])
-async def test_an_agent_with_a_model_of_its_own_is_refused_not_ignored(framework: str) -> None:
+def _own_model_flow() -> tuple[Any, ScriptedBrain]:
     from patterns import Agent, ScriptedChatModel
     from patterns.flows import routing
     from patterns.flows.routing import Answer, Classification
 
-    own = ScriptedChatModel(brain=ScriptedBrain(responders={"seller": lambda p: {"answer": "mine"}}))
+    own = ScriptedBrain(responders={"seller": lambda p: {"answer": f"mine, on {p['speciality']}"}})
     flow = routing.SPEC.flow(
         router=Agent("triager", "Route. Keys: route, confidence.", output=Classification),
-        routes={"sales": Agent("seller", "Sell. Keys: answer.", output=Answer, model=own)},
+        routes={
+            "sales": Agent("seller", "Sell. Keys: answer.", output=Answer, model=ScriptedChatModel(brain=own))
+        },
     )
-    brain = ScriptedBrain(responders={})
-    with pytest.raises(
-        UsageError, match="agent 'seller' has a model of its own, which runs on LangGraph only"
-    ):
-        await arun(framework, flow, {"message": "hi"}, brain=brain)
-    assert not brain.ledger.snapshot()
+    return flow, own
+
+
+@pytest.mark.parametrize("framework", list(FRAMEWORKS))
+async def test_an_agent_with_a_model_of_its_own_gets_a_client_of_its_own(framework: str) -> None:
+    flow, own = _own_model_flow()
+    run_brain = ScriptedBrain(responders={"triager": lambda p: {"route": "sales", "confidence": 1.0}})
+    result = await arun(framework, flow, {"message": "hi"}, brain=run_brain)
+    assert result.status == "completed", result.error
+    assert result.output is not None and result.output["answer"] == "mine, on sales"
+    assert set(run_brain.ledger.snapshot()) == {"triager"} and set(own.ledger.snapshot()) == {"sales"}
+    assert result.usage["sales"].calls == 1 and result.calls == 2  # both brains counted
+
+
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "langgraph"])
+async def test_over_http_an_agents_own_model_is_refused_not_ignored(framework: str) -> None:
+    flow, _own = _own_model_flow()
+    with pytest.raises(UsageError, match=r"agent 'seller' has a model of its own: on .* via HTTP"):
+        await arun(framework, flow, {"message": "hi"}, brain=ScriptedBrain(), base_url="http://127.0.0.1:9")
