@@ -242,14 +242,23 @@ class AgentContext:
     """
 
     model: BaseChatModel
-    policies: AgentPolicies | None
-    _slots: dict[str, asyncio.Semaphore] = field(init=False, repr=False, compare=False)
+    policies: AgentPolicies | None = None
+    _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __init__(
         self,
         model: BaseChatModel | str | None = None,
         policies: AgentPolicies | PolicyFields | Mapping[str, Any] | None = None,
     ) -> None:
+        object.__setattr__(self, "model", model)
+        object.__setattr__(self, "policies", policies)
+        object.__setattr__(self, "_slots", {})
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        # Also run by the generated __init__ of a dataclass subclass that adds fields of its own.
+        model: Any = self.model
+        policies: Any = self.policies
         if model is None or isinstance(model, str):
             from patterns.runtime._models import resolve_model  # imports the scripted model
 
@@ -269,7 +278,6 @@ class AgentContext:
             )
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "policies", policies)
-        object.__setattr__(self, "_slots", {})
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
