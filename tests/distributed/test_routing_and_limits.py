@@ -229,6 +229,9 @@ def test_a_published_segment_carries_the_submitters_trace(
     sent: list[dict[str, Any]] = []
     monkeypatch.setattr(_app.app, "send_task", lambda name, **kw: sent.append(kw))
     _app.publish(settings, "traced-1", 0, 0)  # no span current: no trace to carry
+    # An adapter test run earlier in this process sets OTEL_SDK_DISABLED (adapters.disable_telemetry),
+    # which the SDK reads when a provider is made: this one must record.
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
     tracer = TracerProvider().get_tracer("a-submitter")
     with trace.use_span(tracer.start_span("submit"), end_on_exit=True) as span:
         _app.publish(settings, "traced-1", 1, 0)
