@@ -334,10 +334,18 @@ class _Progress:
 
 
 def summarize(result: RunResult) -> str:
+    """One line for the result table: the pattern's gist, or the output's JSON for a shape it does not know."""
     out = result.output or {}
     if result.status != "completed":
         return result.error or f"waiting for input: {json.dumps(result.interrupt)[:120]}"
-    match result.pattern:
+    try:
+        return _gist(result.pattern, out)
+    except (KeyError, TypeError, AttributeError):  # a declared flow of another shape (stages, a panel, ...)
+        return json.dumps(out)[:120]
+
+
+def _gist(pattern: str, out: dict[str, Any]) -> str:
+    match pattern:
         case "pipeline":
             rec = out["record"]
             return (
@@ -362,8 +370,17 @@ def summarize(result: RunResult) -> str:
         case "routing":
             return f"routed to {out['route']} (confidence {out['confidence']:.2f})"
         case "handoff":
-            chain = " -> ".join(["triage"] + [h["to_agent"] for h in out["handoffs"]])
-            return f"{chain}; answered by {out['handled_by']}"
+            chain = " -> ".join([out["handoffs"][0]["from_agent"]] if out["handoffs"] else [])
+            chain += "".join(f" -> {h['to_agent']}" for h in out["handoffs"])
+            return f"{chain or out['handled_by']}; answered by {out['handled_by']}"
+        case "orchestrator":
+            lost = f", {len(out['failed'])} lost" if out["failed"] else ""
+            return f"{len(out['results'])} of {len(out['plan'])} subtasks done{lost} (quorum {out['quorum']})"
+        case "supervisor":
+            speakers = ", ".join(dict.fromkeys(out["speakers"]))
+            return f"{out['turns']} turns ({speakers}); stopped: {out['stop_reason']}"
+        case "tools":
+            return f"{len(out['tool_calls'])} tool calls in {out['turns']} turns"
     return json.dumps(out)[:120]
 
 
