@@ -138,13 +138,19 @@ async def _freeze_mid_run(
         owner = next((w for w in pool.values() if run and w.owns(run.worker)), None)
         assert run is None or run.status in ("queued", "running"), f"the run ended before the kill: {run}"
         running = owner is not None and run is not None and run.status == "running"
-        if owner is not None and running and len(owner.call_log()) >= KILL_AFTER:
+        # Progress is read from the checkpoint, which the worker saves before it goes on; its call
+        # log may lag. Frozen only between two saved steps, and only while the run is unfinished.
+        if owner is not None and running and await _under_way(graph, config, first_step):
             os.killpg(owner.proc.pid, signal.SIGSTOP)  # it must not finish while we look
-            snapshot = await graph.aget_state(config)
-            if snapshot.created_at is not None and snapshot.metadata["step"] >= first_step:
+            if await _under_way(graph, config, first_step) and len(owner.call_log()) >= KILL_AFTER:
                 return owner
             os.killpg(owner.proc.pid, signal.SIGCONT)
         time.sleep(0.01)
+
+
+async def _under_way(graph: Any, config: dict[str, Any], first_step: int) -> bool:
+    snapshot = await graph.aget_state(config)
+    return bool(snapshot.created_at is not None and snapshot.metadata["step"] >= first_step and snapshot.next)
 
 
 def _wait_for_owner(runs: Runs, thread_id: str, worker: Worker, since: float) -> float:
