@@ -111,11 +111,10 @@ async def arun(
     from patterns.testing import ScriptedBrain
 
     spec = get_flow(flow)
-    if framework != "langgraph" and base_url is not None:
-        _refuse_own_models_over_http(framework, spec)
     adapter = _load(framework)
     state = initial_state(spec, input)
     flow_run = FlowRun(framework, spec, brain or ScriptedBrain(), policies=policies)
+    _own_models(framework, flow_run, base_url is not None)
     try:
         # The run's span is current while the framework runs, so its own spans (AutoGen's
         # runtime, SK's diagnostics) nest under ours when traces are exported.
@@ -128,16 +127,24 @@ async def arun(
     return flow_run.result(final)
 
 
-def _refuse_own_models_over_http(framework: str, spec: PatternSpec) -> None:
-    """Over HTTP every agent talks to the one endpoint: an agent's own model would be ignored."""
+def _own_models(framework: str, flow_run: FlowRun, over_http: bool) -> None:
+    """Check the agents declared with a model of their own before any model call, and count their calls.
+
+    On LangGraph any chat model works (the runner counts it); on the other frameworks a
+    scripted one gets a client of its own, and anything else, or any of them over HTTP
+    (one endpoint for every agent), is refused rather than ignored.
+    """
     from adapters._common import agents_of
 
-    own = sorted({a.name for a in agents_of(spec) if a.model is not None})
-    if own:
+    own = [agent for agent in agents_of(flow_run.spec) if agent.model is not None]
+    if framework != "langgraph" and over_http and own:
         raise UsageError(
-            f"agent {own[0]!r} has a model of its own: on {framework} via HTTP every agent uses the one "
+            f"agent {own[0].name!r} has a model of its own: on {framework} via HTTP every agent uses the one "
             "endpoint (base_url=); run in-process, where it gets a client of its own, or on langgraph"
         )
+    for agent in own:
+        if framework != "langgraph" or hasattr(agent.model, "brain"):
+            flow_run.brain_for(agent)
 
 
 def run(framework: str, flow: str | PatternSpec, input: Any = None, **kwargs: Any) -> RunResult:

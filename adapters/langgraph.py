@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters._common import FlowRun, agents_of
+from adapters._common import FlowRun
 from patterns.runtime import arun, resolve_model
 from patterns.testing import ScriptedChatModel
 
@@ -14,9 +14,6 @@ __all__ = ["run_flow"]
 async def run_flow(
     state: dict[str, Any], flow: FlowRun, *, base_url: str | None = None, **options: Any
 ) -> dict[str, Any]:
-    for agent in agents_of(flow.spec):  # the calls of agents on a model of their own count too
-        if agent.model is not None and hasattr(agent.model, "brain"):
-            flow.brain_for(agent)
     model = (
         resolve_model("openai:scripted", base_url=base_url)
         if base_url

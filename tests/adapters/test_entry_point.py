@@ -113,3 +113,21 @@ async def test_over_http_an_agents_own_model_is_refused_not_ignored(framework: s
     flow, _own = _own_model_flow()
     with pytest.raises(UsageError, match=r"agent 'seller' has a model of its own: on .* via HTTP"):
         await arun(framework, flow, {"message": "hi"}, brain=ScriptedBrain(), base_url="http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("framework", [f for f in FRAMEWORKS if f != "langgraph"])
+async def test_a_real_model_of_an_agents_own_is_refused_before_any_call(framework: str) -> None:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    from patterns import Agent
+    from patterns.flows import routing
+    from patterns.flows.routing import Answer, Classification
+
+    flow = routing.SPEC.flow(
+        router=Agent("triager", "Route. Keys: route, confidence.", output=Classification),
+        routes={"sales": Agent("seller", "Sell.", output=Answer, model=FakeListChatModel(responses=["{}"]))},
+    )
+    brain = ScriptedBrain(responders={"triager": lambda p: {"route": "sales", "confidence": 1.0}})
+    with pytest.raises(UsageError, match=r"agent 'seller' has a model of its own \(FakeListChatModel\)"):
+        await arun(framework, flow, {"message": "hi"}, brain=brain)
+    assert not brain.ledger.snapshot(), "refused before the router was asked"
