@@ -5,6 +5,7 @@
     orch bench --quick --patterns pipeline debate --frameworks langgraph autogen
     python -m benchmarks --quick                     # the same without the entry point
     orch bench --quick --flow myflows:DESK --responders myflows:ANSWERS --input desk.json
+    orch bench --measures distributed --results-dir benchmarks/results/distributed   # Celery workers
 
 `--flow MODULE:ATTRIBUTE` benchmarks your own declared flow (a `PatternSpec` from
 `SPEC.flow(...)`, imported with the working directory on the path) on every framework:
@@ -16,6 +17,9 @@ is the scripted model's answers, a mapping of agent name to `fn(payload) -> dict
 Progress goes to stderr; the result JSON, `latest.json`, `report.md` and the
 charts go to `./bench-results/<profile>/` in the working directory, or to
 `--results-dir DIR` itself (the committed full run: `--results-dir benchmarks/results`).
+`--measures distributed` (opt-in: real `orch worker` processes on RabbitMQ and PostgreSQL)
+is committed on its own, under `benchmarks/results/distributed`, so that it never
+replaces the framework comparison's `latest.json` and `report.md`.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from adapters import FRAMEWORKS, PORTABLE
-from benchmarks.profiles import FLOW_MEASURES, MEASURES, PROFILES
+from benchmarks.profiles import ALL_MEASURES, FLOW_MEASURES, MEASURES, OPT_IN_MEASURES, PROFILES
 from patterns.cli import run_main
 from patterns.errors import UsageError
 
@@ -75,13 +79,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--input", metavar="FILE|-", default=None, help="with --flow: its input JSON (default: its sample)"
     )
-    parser.add_argument("--frameworks", nargs="+", choices=list(FRAMEWORKS), default=list(FRAMEWORKS))
+    parser.add_argument(
+        "--frameworks",
+        nargs="+",
+        choices=list(FRAMEWORKS),
+        default=None,
+        help="default all (langgraph alone when only opt-in measures are asked for)",
+    )
     parser.add_argument(
         "--measures",
         nargs="+",
-        choices=list(MEASURES),
+        choices=list(ALL_MEASURES),
         default=None,
-        help=f"default all; with --flow: {', '.join(FLOW_MEASURES)}",
+        help=f"default all but {', '.join(OPT_IN_MEASURES)} (opt-in: RabbitMQ, PostgreSQL, worker processes); "
+        f"with --flow: {', '.join(FLOW_MEASURES)}",
     )
     parser.add_argument(
         "--results-dir",
@@ -199,6 +210,13 @@ def _handle(args: argparse.Namespace) -> int:
         flows, inputs, responders = declared_flow(args)
     elif args.responders or args.input is not None:
         raise UsageError("--responders and --input go with --flow")
+    measures = list(args.measures or (FLOW_MEASURES if flows else MEASURES))
+    frameworks = args.frameworks
+    if frameworks is None:
+        # The opt-in measures run the kit's own runtime, not the frameworks: LangGraph alone is
+        # probed and checked for equivalence, instead of importing every framework for nothing.
+        only_opt_in = all(m in OPT_IN_MEASURES for m in measures)
+        frameworks = ["langgraph"] if only_opt_in else list(FRAMEWORKS)
     _check_writable(results_dir_for(profile.name, args.results_dir))
     t0 = time.perf_counter()
     with Progress(
@@ -219,8 +237,8 @@ def _handle(args: argparse.Namespace) -> int:
             run_bench(
                 profile,
                 patterns=list(flows) or list(args.patterns or PORTABLE),
-                frameworks=list(args.frameworks),
-                measures=list(args.measures or (FLOW_MEASURES if flows else MEASURES)),
+                frameworks=list(frameworks),
+                measures=measures,
                 results_dir=args.results_dir,
                 progress=update,
                 flows=flows,

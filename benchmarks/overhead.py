@@ -5,8 +5,9 @@ scripted model and (b) a bare LangGraph graph with the same supersteps and the
 same number of tasks per superstep, whose nodes do nothing. Both run in the
 same process, interleaved, after warm-up; we report medians of repeated runs
 and the ratio (a)/(b). The difference is what a step of ours costs on top of
-LangGraph's own scheduling: prompt rendering, the LangChain model call with its
-callbacks, the scripted model's work, JSON parsing and pydantic validation.
+LangGraph's own scheduling: prompt rendering, the model call (the scripted
+model's `areply`, below LangChain's callbacks, when nothing observes it), the
+scripted model's work, JSON parsing and pydantic validation.
 
     python benchmarks/overhead.py [--repeats 30] [--checkpointer none|memory] [--json FILE]
 """
@@ -63,6 +64,32 @@ def _bare_graph(shape: Sequence[int], checkpointer: Any) -> Any:
         previous = name
     graph.add_edge(previous, END)
     return graph.compile(checkpointer=checkpointer)
+
+
+def _bare_fan_out(branches: int, concurrency: int, latency_s: float) -> Any:
+    """START -> `branches` Sends, at most `concurrency` sleeping `latency_s` at once -> a join -> END.
+
+    The parallel measure's LangGraph baseline: the fan-out of the pattern with
+    branches that only wait, so what it shows over the ideal is LangGraph's own
+    cost of scheduling (and keeping the pending writes of) that many tasks.
+    """
+
+    def fan_out(_state: Any) -> list[Send]:
+        gate = asyncio.Semaphore(concurrency)  # one per run, as AgentContext.slots is
+        return [Send("branch", {"gate": gate}) for _ in range(branches)]
+
+    async def branch(state: dict[str, Any]) -> _Bare:
+        async with state["gate"]:
+            await asyncio.sleep(latency_s)
+        return {"n": 1}
+
+    graph = StateGraph(_Bare)
+    graph.add_node("branch", branch)
+    graph.add_node("join", _noop)
+    graph.add_conditional_edges(START, fan_out, ["branch"])
+    graph.add_edge("branch", "join")
+    graph.add_edge("join", END)
+    return graph.compile()
 
 
 def _config(pattern: str, state: dict[str, Any], checkpointed: bool, run: int) -> dict[str, Any]:

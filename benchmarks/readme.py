@@ -8,6 +8,11 @@ README and the results disagree.
 
     python -m benchmarks.readme            # rewrite the tables in README.md
     python -m benchmarks.readme --check    # exit 1 if README.md is out of date
+    python -m benchmarks.readme --distributed   # print the distributed workers' table
+
+The distributed measure is committed apart (`benchmarks/results/distributed/latest.json`,
+`orch bench --measures distributed`); `render_distributed` renders its README table,
+the `<!-- distributed-bench:start -->` block.
 """
 
 from __future__ import annotations
@@ -22,10 +27,19 @@ from typing import Any
 
 from benchmarks.report import DASH, TIMES, fmt
 
-__all__ = ["RESULTS", "README", "render_blocks", "update"]
+__all__ = [
+    "DISTRIBUTED_RESULTS",
+    "RESULTS",
+    "README",
+    "committed_distributed",
+    "render_blocks",
+    "render_distributed",
+    "update",
+]
 
 _ROOT = Path(__file__).resolve().parents[1]
 RESULTS = _ROOT / "benchmarks" / "results" / "latest.json"
+DISTRIBUTED_RESULTS = _ROOT / "benchmarks" / "results" / "distributed" / "latest.json"
 README = _ROOT / "README.md"
 
 _NAMES = {
@@ -162,14 +176,89 @@ def _wire(doc: dict[str, Any]) -> str:
     )
 
 
-def render_blocks(doc: dict[str, Any]) -> dict[str, str]:
-    """Each generated README block's text, by marker name."""
-    return {"bench-summary": _summary(doc), "wire-table": _wire(doc)}
+def render_distributed(doc: dict[str, Any]) -> str:
+    """The distributed measure's figures for the README: one table, every cell from the JSON."""
+    env, m = doc["environment"], doc["measures"]["distributed"]
+    if m.get("status") != "ok":
+        return f"The distributed measure failed: {fmt(m.get('error'))}\n"
+    rec, bp = m["recovery"], m["backpressure"]
+
+    def ms(p50: Any, p95: Any) -> str:
+        return f"{fmt(p50)} / {fmt(p95)}"
+
+    rows = [
+        [
+            f"flows/s, {fmt(r['workers'])} worker{'s' if r['workers'] != 1 else ''} "
+            f"({fmt(r['flows'])} queued flows)",
+            f"{fmt(r['flows_per_s'])} (latency bound {fmt(r['latency_bound_flows_per_s'])})",
+        ]
+        for r in m["rows"]
+    ]
+    idle = m["idle"][0] if m.get("idle") else {}
+    loaded = m["rows"][-1] if m["rows"] else {}
+    rows += [
+        [
+            f"enqueue-to-start p50 / p95 ms, idle ({fmt(idle.get('workers'))} worker, one flow at a time)",
+            ms(idle.get("enqueue_to_start_p50_ms"), idle.get("enqueue_to_start_p95_ms")),
+        ],
+        [
+            f"per-flow overhead p50 / p95 ms, idle (wall minus {fmt(m['model_latency_ms'])} ms of model latency)",
+            ms(idle.get("overhead_p50_ms"), idle.get("overhead_p95_ms")),
+        ],
+        [
+            f"per-flow overhead p50 / p95 ms, {fmt(loaded.get('workers'))} workers under load",
+            ms(loaded.get("overhead_p50_ms"), loaded.get("overhead_p95_ms")),
+        ],
+        [
+            f"recovery after a SIGKILL: another worker claimed the flow, p50 / max ms ({fmt(len(rec['kills']))} kills)",
+            ms(rec["reclaimed_p50_ms"], rec["reclaimed_max_ms"]),
+        ],
+        ["model calls redone per kill", fmt(rec["calls_redone_per_kill"])],
+        ["duplicates / forks, every scenario", f"{fmt(m['duplicates'])} / {fmt(m['forks'])}"],
+        [
+            f"twice the bound ({fmt(bp['offered'])} submits onto a queue of {fmt(bp['bound'])}): "
+            "accepted / rejected (Overloaded) / lost",
+            f"{fmt(bp['accepted'])} / {fmt(bp['rejected'])} / {fmt(bp['lost'])}, max depth {fmt(bp['max_depth'])}",
+        ],
+    ]
+    rows += [
+        [
+            f"enqueue-to-finish p99 ms, {t['tenant']} ({t['role']}, partition {fmt(t['partition'])}, "
+            f"{fmt(t['flows'])} flows)",
+            fmt(t["enqueue_to_finish_p99_ms"]),
+        ]
+        for t in m["tenants"]
+    ]
+    when = env["date"][:10]
+    machine = f"{env['cpu_model']}, {env['cpu_count']} CPUs, Python {env['python']}"
+    return (
+        f"Run of {when} on {machine} (profile `{doc['run']['profile']}`, {m.get('broker')}, commit "
+        f"`{str(env.get('git_commit'))[:10]}`): `{m['pattern']}` flows of {fmt(m['calls_per_flow'])} model calls "
+        f"at {fmt(m['latency_ms'])} ms, on `orch worker --pool {m['pool']}` processes. "
+        "[The whole report](benchmarks/results/distributed/report.md) has every scenario's table.\n\n"
+        + _table(["figure", "measured"], rows)
+    )
 
 
-def update(readme: str, doc: dict[str, Any]) -> str:
+def render_blocks(doc: dict[str, Any], distributed: dict[str, Any] | None = None) -> dict[str, str]:
+    """Each generated README block's text, by marker name (the workers' table with `distributed`)."""
+    blocks = {"bench-summary": _summary(doc), "wire-table": _wire(doc)}
+    if distributed is not None:
+        blocks["distributed-bench"] = render_distributed(distributed)
+    return blocks
+
+
+def committed_distributed() -> dict[str, Any] | None:
+    """The committed distributed run (`benchmarks/results/distributed/latest.json`), if there is one."""
+    if not DISTRIBUTED_RESULTS.exists():
+        return None
+    loaded: dict[str, Any] = json.loads(DISTRIBUTED_RESULTS.read_text(encoding="utf-8"))
+    return loaded
+
+
+def update(readme: str, doc: dict[str, Any], distributed: dict[str, Any] | None = None) -> str:
     """`readme` with every generated block replaced; a missing marker is an error."""
-    for name, text in render_blocks(doc).items():
+    for name, text in render_blocks(doc, distributed).items():
         pattern = _block(name)
         if not pattern.search(readme):
             raise SystemExit(f"README.md has no <!-- {name}:start --> ... <!-- {name}:end --> block")
@@ -180,14 +269,27 @@ def update(readme: str, doc: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.readme", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
-    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--results", type=Path, default=None)
+    parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="print the distributed measure's README table (from benchmarks/results/distributed)",
+    )
     args = parser.parse_args(argv)
+    if args.distributed:
+        source = args.results or DISTRIBUTED_RESULTS
+        if not source.exists():
+            print(f"no results at {source}: run `orch bench --measures distributed` first", file=sys.stderr)
+            return 2
+        print(render_distributed(json.loads(source.read_text(encoding="utf-8"))), end="")
+        return 0
+    args.results = args.results or RESULTS
     if not args.results.exists():
         print(f"no results at {args.results}: run `orch bench` first", file=sys.stderr)
         return 2
     doc = json.loads(args.results.read_text(encoding="utf-8"))
     current = README.read_text(encoding="utf-8")
-    fresh = update(current, doc)
+    fresh = update(current, doc, committed_distributed())
     if args.check:
         if fresh != current:
             print("README.md is out of date: run `python -m benchmarks.readme`", file=sys.stderr)

@@ -28,10 +28,13 @@ _LABELS = {
     "langgraph_bare": "LangGraph, bare graph (no-op nodes)",
     "langgraph_graph": "LangGraph, pattern graph only",
     "langgraph": "LangGraph (adapter)",
+    "langgraph_grouped": "LangGraph (adapter), batches_per_task = concurrency",
     "autogen": "AutoGen",
     "crewai": "CrewAI",
     "semantic_kernel": "Semantic Kernel",
 }
+#: The bare graph of the parallel measure waits in its branches: the same candidate, another shape.
+_BARE_FAN_OUT = "LangGraph, bare graph (branches that only wait)"
 #: The multiplication sign of ratios and the dash of an empty cell (written as escapes for the linter).
 TIMES, DASH = "\u00d7", "\u2013"
 
@@ -154,6 +157,17 @@ _INTRO = {
         "at the given rate, decided from a hash of the prompt and a seed per run. Correct means the output "
         "equals the fault-free output; extra calls are model requests beyond the fault-free run's.",
     ),
+    "distributed": (
+        "Distributed workers",
+        "Real `orch worker` processes (Celery, solo pool: one flow at a time each) on the real RabbitMQ, with "
+        "checkpoints and the runs table in the real PostgreSQL; every scenario on a queue layout and a database "
+        "of its own, deleted afterwards. Throughput: the flows are queued while the workers are paused, then "
+        "released together; flows per second count from the release to the last finish. Enqueue-to-start, "
+        "enqueue-to-finish and overhead (a run's wall, finish minus first claim, minus the model latency its "
+        "supersteps wait) come from the runs table's timestamps; duplicates (a model call of a saved superstep "
+        "made again) from the workers' call logs; forks (two checkpoints with the same parent in a thread's "
+        "main namespace) from the checkpoints table. Both must be zero.",
+    ),
 }
 
 
@@ -177,6 +191,7 @@ def _overhead(m: dict[str, Any]) -> list[str]:
                 "per step p95 µs",
                 f"{TIMES} floor",
                 f"{TIMES} bare LangGraph",
+                f"{TIMES} pattern graph",
                 "status",
             ],
             (
@@ -189,6 +204,7 @@ def _overhead(m: dict[str, Any]) -> list[str]:
                     r.get("per_step_p95_us"),
                     r.get("ratio_to_floor"),
                     r.get("ratio_to_bare_langgraph"),
+                    r.get("ratio_to_pattern_graph"),
                     _status_cell(r),
                 ]
                 for r in rows
@@ -208,14 +224,25 @@ def _parallel(m: dict[str, Any]) -> list[str]:
         )
         lines.append("")
         lines += _table(
-            ["candidate", "runs", "median ms", "p95 ms", "wall / ideal", "status"],
+            [
+                "candidate",
+                "runs",
+                "median ms",
+                "p95 ms",
+                "wall / ideal",
+                f"{TIMES} floor",
+                f"{TIMES} bare LangGraph",
+                "status",
+            ],
             (
                 [
-                    _Raw(_label(r["candidate"])),
+                    _Raw(_label(r["candidate"]) if r["candidate"] != "langgraph_bare" else _BARE_FAN_OUT),
                     r.get("n"),
                     r.get("median_ms"),
                     r.get("p95_ms"),
                     r.get("efficiency"),
+                    r.get("ratio_to_floor"),
+                    r.get("ratio_to_bare_langgraph"),
                     _status_cell(r),
                 ]
                 for r in rows
@@ -387,6 +414,31 @@ def _wire(m: dict[str, Any]) -> list[str]:
 
 
 def _footprint(m: dict[str, Any]) -> list[str]:
+    lines = _footprint_table(m)
+    if m.get("cold_start"):
+        lines += [
+            "",
+            "**Cold start of `orch`**: a fresh process per command, as a user types it; `orch` loads no "
+            "framework until a command needs one, so compare these with the framework import times above.",
+            "",
+        ]
+        lines += _table(
+            ["command", "runs", "median ms", "p95 ms", "exit code"],
+            (
+                [
+                    _Raw(f"`{r['command']}`"),
+                    r.get("n"),
+                    r.get("median_ms"),
+                    r.get("p95_ms"),
+                    r.get("exit_code"),
+                ]
+                for r in m["cold_start"]
+            ),
+        )
+    return lines
+
+
+def _footprint_table(m: dict[str, Any]) -> list[str]:
     return _table(
         [
             "candidate",
@@ -470,6 +522,197 @@ def _resilience(m: dict[str, Any]) -> list[str]:
     )
 
 
+def _distributed(m: dict[str, Any]) -> list[str]:
+    recovery, pressure = m.get("recovery") or {}, m.get("backpressure") or {}
+    lines = [
+        f"Flows: `{m.get('pattern')}` on the scripted model, {fmt(m.get('calls_per_flow'))} sequential model calls "
+        f"of {fmt(m.get('latency_ms'))} ms each, so {fmt(m.get('model_latency_ms'))} ms of model latency per flow; "
+        f"{_text(str(m.get('pool')))} pool; broker {_text(str(m.get('broker')))}. Over every scenario: "
+        f"**{fmt(m.get('duplicates'))} duplicates, {fmt(m.get('forks'))} forks**.",
+        "",
+        "### Throughput",
+        "",
+        "The latency bound is workers / model latency per flow: every worker waiting on the model all the time. "
+        "Submits/s: the one submitter queueing the flows (a transaction and a confirmed publish each). Load: "
+        "the machine's one-minute load average before the flows were queued and once they had run.",
+        "",
+    ]
+    lines += _table(
+        [
+            "workers",
+            "flows queued",
+            "completed",
+            "flows/s",
+            "latency bound flows/s",
+            "wall s",
+            "enqueue-to-start p50 ms",
+            "p95 ms",
+            "overhead p50 ms",
+            "p95 ms",
+            "redelivered",
+            "duplicates",
+            "forks",
+            "outputs checked",
+            "differing",
+            "submits/s",
+            "load before",
+            "load after",
+        ],
+        (
+            [
+                r.get("workers"),
+                r.get("flows"),
+                r.get("completed"),
+                r.get("flows_per_s"),
+                r.get("latency_bound_flows_per_s"),
+                r.get("wall_s"),
+                r.get("enqueue_to_start_p50_ms"),
+                r.get("enqueue_to_start_p95_ms"),
+                r.get("overhead_p50_ms"),
+                r.get("overhead_p95_ms"),
+                r.get("redelivered"),
+                r.get("duplicates"),
+                r.get("forks"),
+                r.get("outputs_checked"),
+                r.get("outputs_differing"),
+                r.get("submits_per_s"),
+                r.get("load_before"),
+                r.get("load_after"),
+            ]
+            for r in m["rows"]
+        ),
+    )
+    lines += [
+        "### Dispatch at idle",
+        "",
+        "The same workers before the load: one flow in flight at a time.",
+        "",
+    ]
+    lines += _table(
+        ["workers", "flows", "completed", "enqueue-to-start p50 ms", "p95 ms", "overhead p50 ms", "p95 ms"],
+        (
+            [
+                r.get("workers"),
+                r.get("flows"),
+                r.get("completed"),
+                r.get("enqueue_to_start_p50_ms"),
+                r.get("enqueue_to_start_p95_ms"),
+                r.get("overhead_p50_ms"),
+                r.get("overhead_p95_ms"),
+            ]
+            for r in m.get("idle", [])
+        ),
+    )
+    lines += [
+        "### Recovery after a SIGKILL",
+        "",
+        f"{fmt(recovery.get('workers'))} workers; each kill freezes the worker running a flow once the flow's "
+        "checkpoint holds a saved agent step, reads that step, and SIGKILLs the worker's process group; a "
+        "replacement is started before the next kill. Reclaimed: until another worker claimed the flow (RabbitMQ "
+        "redelivers the unacknowledged message when the dead worker's connection drops). Calls redone: calls of "
+        "the killed flow made by both workers (the superstep in flight); duplicates: those of saved supersteps. "
+        f"Of {fmt(recovery.get('flows'))} flows, {fmt(recovery.get('completed'))} completed; outputs compared "
+        f"with in-process runs: {fmt(recovery.get('outputs_checked'))}, differing: "
+        f"{fmt(recovery.get('outputs_differing'))}. Reclaimed p50 {fmt(recovery.get('reclaimed_p50_ms'))} ms, "
+        f"max {fmt(recovery.get('reclaimed_max_ms'))} ms; calls redone per kill "
+        f"{fmt(recovery.get('calls_redone_per_kill'))}; duplicates {fmt(recovery.get('duplicates'))}; forks "
+        f"{fmt(recovery.get('forks'))}.",
+        "",
+    ]
+    lines += _table(
+        [
+            "kill",
+            "saved step",
+            "calls before the kill",
+            "reclaimed s",
+            "finished s",
+            "delivery",
+            "calls redone",
+            "duplicates",
+            "status",
+        ],
+        (
+            [
+                k.get("kill"),
+                k.get("saved_step"),
+                k.get("calls_before_kill"),
+                k.get("reclaimed_s"),
+                k.get("finished_s"),
+                k.get("attempts"),
+                k.get("calls_redone"),
+                k.get("duplicates"),
+                _Raw(_text(str(k.get("status")))),
+            ]
+            for k in recovery.get("kills", [])
+        ),
+    )
+    lines += [
+        "### Backpressure at twice the bound",
+        "",
+        "A burst of twice the partition's bound (`x-max-length`, `reject-publish`, publisher confirms) while one "
+        "worker drains it: a refused submit raises `Overloaded` and records nothing; the depth is the broker's "
+        "count of ready messages after each submit.",
+        "",
+    ]
+    lines += _table(
+        [
+            "bound",
+            "offered",
+            "accepted",
+            "rejected",
+            "rejected but recorded",
+            "completed",
+            "lost",
+            "max depth",
+        ],
+        [
+            [
+                pressure.get("bound"),
+                pressure.get("offered"),
+                pressure.get("accepted"),
+                pressure.get("rejected"),
+                pressure.get("rejected_but_recorded"),
+                pressure.get("completed"),
+                pressure.get("lost"),
+                pressure.get("max_depth"),
+            ]
+        ],
+    )
+    lines += [
+        "### One tenant floods",
+        "",
+        "Tenants hash to partitions; every worker consumes every partition. The flooding tenant submits its "
+        "burst, then the others submit a steady trickle; one of them shares the flood's partition.",
+        "",
+    ]
+    lines += _table(
+        [
+            "tenant",
+            "role",
+            "partition",
+            "flows",
+            "completed",
+            "enqueue-to-finish p50 ms",
+            "p99 ms",
+            "enqueue-to-start p95 ms",
+        ],
+        (
+            [
+                _Raw(_text(str(t.get("tenant")))),
+                _Raw(_text(str(t.get("role")))),
+                t.get("partition"),
+                t.get("flows"),
+                t.get("completed"),
+                t.get("enqueue_to_finish_p50_ms"),
+                t.get("enqueue_to_finish_p99_ms"),
+                t.get("enqueue_to_start_p95_ms"),
+            ]
+            for t in m.get("tenants", [])
+        ),
+    )
+    return lines
+
+
 _SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "overhead": _overhead,
     "parallel": _parallel,
@@ -480,6 +723,7 @@ _SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "wire": _wire,
     "footprint": _footprint,
     "resilience": _resilience,
+    "distributed": _distributed,
 }
 
 
@@ -716,9 +960,34 @@ def _chart(name: str, measure: dict[str, Any], ax: Any) -> bool:
             s,
             "completion rate",
         )
+    elif name == "distributed":
+        _distributed_chart(measure, ax)
     else:
         return False
     return True
+
+
+def _distributed_chart(measure: dict[str, Any], ax: Any) -> None:
+    """Left: flows/s per worker count against the latency bound; right: each tenant's p99 while one floods."""
+    rows = sorted((r for r in measure.get("rows", []) if _ok(r)), key=lambda r: r["workers"])
+    fig = ax.get_figure()
+    grid = fig.add_gridspec(1, 2)
+    ax.set_subplotspec(grid[0])
+    workers = [r["workers"] for r in rows]
+    ax.plot(workers, [r["flows_per_s"] for r in rows], marker="o", label="measured")
+    ax.plot(workers, [r["latency_bound_flows_per_s"] for r in rows], linestyle="--", label="latency bound")
+    ax.set_xticks(workers)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("worker processes")
+    ax.set_ylabel("flows per second")
+    ax.legend(fontsize="small")
+    right = fig.add_subplot(grid[1])
+    tenants = measure.get("tenants", [])
+    labels = [f"{t['tenant']}\n({t['role']}, p{t['partition']})" for t in tenants]
+    right.bar(labels, [(t.get("enqueue_to_finish_p99_ms") or 0.0) / 1000.0 for t in tenants])
+    right.set_ylabel("enqueue-to-finish p99, s")
+    right.set_title("one tenant floods", fontsize="medium")
+    right.tick_params(axis="x", labelsize="small")
 
 
 def write_charts(doc: dict[str, Any], out: Path) -> dict[str, str]:

@@ -47,7 +47,7 @@ import adapters
 from adapters._common import disable_telemetry, initial_state
 from benchmarks.floor import FRAMEWORK as FLOOR
 from benchmarks.floor import arun_floor
-from benchmarks.overhead import _bare_graph, superstep_shape
+from benchmarks.overhead import _bare_fan_out, _bare_graph, superstep_shape
 from benchmarks.profiles import MEASURES, Profile
 from benchmarks.timing import Outcome, interleave, summarize
 from patterns import AgentContext, ScriptedChatModel
@@ -61,6 +61,8 @@ __all__ = ["BARE", "CLIENT_RETRIES", "CONFIG_LABELS", "FLOOR", "GRAPH", "REFEREN
 
 BARE = "langgraph_bare"
 GRAPH = "langgraph_graph"
+#: The LangGraph adapter on map-reduce with `batches_per_task` = the concurrency (the parallel measure).
+GROUPED = "langgraph_grouped"
 #: The reference for declared flows, which the floor cannot run: the kit's own implementation.
 REFERENCE = "langgraph"
 _REFERENCE_NAMES = {FLOOR: "asyncio floor", REFERENCE: "LangGraph reference"}
@@ -396,6 +398,7 @@ class Suite:
                         per_step_p95_us=per_step["p95"],
                         ratio_to_floor=_ratio(row["median_ms"], medians.get(FLOOR)),
                         ratio_to_bare_langgraph=_ratio(row["median_ms"], medians.get(BARE)),
+                        ratio_to_pattern_graph=_ratio(row["median_ms"], medians.get(GRAPH)),
                     )
             rows.extend(pattern_rows)
             rows.extend(self.failed_rows(pattern, pattern=pattern))
@@ -451,11 +454,31 @@ class Suite:
                 )
                 for name in [FLOOR, *self.runnable(pattern)]
             }
+            # LangGraph itself on the same fan-out, branches that only wait: what no pattern
+            # on LangGraph can go below.
+            bare = _bare_fan_out(params["branches"], params["concurrency"], latency)
+            candidates[BARE] = _bind(bare.ainvoke, {"n": 0})
+            if pattern == "map_reduce" and REFERENCE in candidates:
+                # The setting for thousands of batches: one LangGraph task per wave of them.
+                grouped = {**data, "batches_per_task": p.map_concurrency}
+                candidates[GROUPED] = _bind(
+                    self.run,
+                    REFERENCE,
+                    pattern,
+                    grouped,
+                    _FanOutLatency(latency=LatencyPolicy(mean=latency), slow_roles=slow),
+                )
             outcomes = await self.timed(candidates, p.parallel_repeats)
             base = {"scenario": pattern, **params, "ideal_ms": _ms(ideal)}
-            for row in self.timed_rows(outcomes, base):
+            scenario_rows = self.timed_rows(outcomes, base)
+            medians = {r["candidate"]: r.get("median_ms") for r in scenario_rows}
+            for row in scenario_rows:
                 if row["status"] == "ok":
-                    row["efficiency"] = row["median_ms"] / row["ideal_ms"]
+                    row.update(
+                        efficiency=row["median_ms"] / row["ideal_ms"],
+                        ratio_to_floor=_ratio(row["median_ms"], medians.get(FLOOR)),
+                        ratio_to_bare_langgraph=_ratio(row["median_ms"], medians.get(BARE)),
+                    )
                 rows.append(row)
             rows.extend(self.failed_rows(pattern, scenario=pattern))
         return {"rows": rows}
@@ -690,7 +713,7 @@ class Suite:
                 ):
                     row[key] = summarize([s[key] for s in samples])["median"]
             rows.append(row)
-        return {"rows": rows}
+        return {"rows": rows, "cold_start": await asyncio.to_thread(_cold_start, p.footprint_repeats)}
 
     def policies(self) -> AgentPolicies:
         """The kit's protections for the "kit_policies" configuration: a retry with back-off."""
@@ -870,6 +893,15 @@ class Suite:
             out[config] = {"label": label, "description": how, "frameworks": per}
         return out
 
+    async def distributed(self) -> dict[str, Any]:
+        """Celery workers on RabbitMQ + PostgreSQL (`benchmarks/distributed.py`); opt-in, not a framework race.
+
+        On a thread: the measure blocks on worker processes and runs event loops of its own.
+        """
+        from benchmarks.distributed import measure
+
+        return await asyncio.to_thread(measure, self.profile, self.note)
+
 
 # -- helpers ------------------------------------------------------------------
 
@@ -992,6 +1024,39 @@ print(json.dumps({
     "peak_rss_mb": peak_rss_mb(),
 }))
 """
+
+
+#: The command line's cold start: what a user waits for before anything runs, and a bad input's exit.
+_COLD_COMMANDS = (("--help",), ("list",), ("run", "no-such-pattern"))
+
+
+def _cold_start(repeats: int) -> list[dict[str, Any]]:
+    """Wall time of `orch COMMAND` in a fresh process, `repeats` times each, interleaved."""
+    orch = Path(sys.executable).with_name("orch")
+    samples: dict[tuple[str, ...], list[float]] = {argv: [] for argv in _COLD_COMMANDS}
+    exits: dict[tuple[str, ...], int] = {}
+    for _ in range(repeats):
+        for argv in _COLD_COMMANDS:
+            t0 = time.perf_counter()
+            proc = subprocess.run(
+                [str(orch), *argv], capture_output=True, text=True, cwd=tempfile.gettempdir()
+            )
+            samples[argv].append(time.perf_counter() - t0)
+            exits[argv] = proc.returncode
+    return [
+        {
+            "command": " ".join(["orch", *argv]),
+            "n": repeats,
+            "exit_code": exits[argv],
+            **_ms_summary(samples[argv]),
+        }
+        for argv in _COLD_COMMANDS
+    ]
+
+
+def _ms_summary(samples: list[float]) -> dict[str, float]:
+    stats = summarize(samples, scale=1e3)
+    return {"median_ms": stats["median"], "p95_ms": stats["p95"]}
 
 
 def _footprint_once(name: str, pattern: str, timeout: float) -> tuple[dict[str, Any], str | None]:

@@ -58,6 +58,23 @@ class Consumer(_CeleryConsumer):  # type: ignore[misc]  # Celery's classes are u
         ]
 
 
+def _drop_connections() -> None:
+    """Close the app's pooled connections and producers, so the next publish connects anew.
+
+    `app.close()` is not enough: it drops the connection pool but keeps the producer
+    pool, whose producers hold connections of their own (a publish after a switch from
+    RabbitMQ to Redis went to RabbitMQ); and kombu keeps producer pools in a registry
+    of its own, which would hand a closed one back on a switch back.
+    """
+    from kombu import pools
+
+    app.amqp._producer_pool = None
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    pools.reset()
+
+
 def configure(settings: Settings, *, visibility_timeout: float = 3600.0) -> Celery:
     """Point the app at `settings`' broker and queues; returns the app.
 
@@ -67,7 +84,7 @@ def configure(settings: Settings, *, visibility_timeout: float = 3600.0) -> Cele
     """
     layout = Layout(settings)
     if app.conf.broker_url not in (None, settings.broker_url):
-        app.close()  # its pooled connections are to the other broker
+        _drop_connections()  # its pooled connections are to the other broker
     if settings.rabbitmq:
         transport: dict[str, Any] = {"confirm_publish": True}
     else:

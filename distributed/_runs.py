@@ -283,11 +283,17 @@ class Runs:
         )
 
     def busy(self, thread_id: str, segment: int) -> None:
-        """The thread is held by another owner: this delivery does not count, it waits its turn."""
+        """The thread is held by another owner: this delivery does not count, it waits its turn.
+
+        A run the other owner has finished meanwhile stays finished: this delivery,
+        which lost the thread to it, must not queue it again.
+        """
         self._update(
             thread_id,
             segment,
-            "status = 'queued', attempts = attempts - 1, retries = retries + 1, delivery_open = false",
+            "status = CASE WHEN status IN ('queued', 'running') THEN 'queued' ELSE status END, "
+            "attempts = attempts - 1, retries = retries + 1, "
+            "delivery_open = CASE WHEN status IN ('queued', 'running') THEN false ELSE delivery_open END",
         )
 
     def advance(self, thread_id: str, segment: int, steps: int) -> None:

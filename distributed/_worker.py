@@ -15,13 +15,12 @@ A delivery of `(thread, segment)`:
    lock) waits in the wait queue and is tried again, never run twice at once;
    an error is recorded and the message is redelivered.
 
-The budget stops a run at a superstep boundary: when the first task of a new
-superstep starts after the budget is spent, the run is cancelled. With
-durability "sync" the previous superstep's checkpoint is saved by then, and
-the task just started is cancelled at its first await, before its model call
-returns, so the next segment runs it once. LangGraph can drain a run at that
-boundary without starting the task (`RunControl.request_drain`), but `arun`
-does not take a run control yet.
+The budget stops a run at a superstep boundary: once it is spent (a number of
+finished steps, or seconds), the worker asks LangGraph to drain the run
+(`arun(control=RunControl)`, `RunControl.request_drain`): the superstep under
+way finishes and is saved (durability "sync"), no task of the next one starts,
+and `arun` returns status "drained". Nothing is cancelled half-way, so no step
+is cut off after its model call and run again by the next segment.
 """
 
 from __future__ import annotations
@@ -36,12 +35,13 @@ from typing import Any
 from celery import Task
 from celery.exceptions import Reject
 from langchain_core.language_models import BaseChatModel
+from langgraph.runtime import RunControl
 
 from distributed._app import SEGMENT_TASK, app, publish
 from distributed._flows import load_flow
 from distributed._runs import Run, Runs, RunStatus
 from distributed._settings import Settings
-from patterns.errors import UsageError
+from patterns.errors import ThreadBusy, UsageError
 from patterns.flow_control import Overloaded
 from patterns.observability import _hooks as telemetry
 from patterns.runtime import PatternSpec, RunResult, StepEvent, arun, open_checkpointer, resolve_model
@@ -51,9 +51,6 @@ __all__ = ["WorkerOptions", "prepare_database", "run_segment", "set_options"]
 
 _log = logging.getLogger(__name__)
 
-# `thread_lock` refuses a held thread with a UsageError saying this; patterns.errors
-# has no exception of its own for it.
-_BUSY = "is being run by another process"
 # A submitter publishes before it commits the run's row: how long a worker waits to see it.
 _ROW_WAIT_S = 5.0
 _CLAIMABLE = ("queued", "running")
@@ -161,7 +158,8 @@ def _deliver(options: WorkerOptions, thread_id: str, segment: int, worker: str) 
             raise Reject(f"delivered {run.attempts} times", requeue=False)  # to PREFIX.dead
         try:
             return _run(options, runs, run)
-        except _Busy:
+        except _Busy as exc:
+            _log.info("segment %s of %s: %s", segment, thread_id, exc)
             runs.busy(thread_id, segment)
             try:
                 publish(settings, thread_id, segment, run.partition, wait=True)
@@ -276,8 +274,8 @@ async def _segment(options: WorkerOptions, run: Run) -> _Outcome:
     # that resumes without it (the thread no longer waits), or `arun` would refuse it.
     answer = run.answer if waiting else None
     budget = _Budget(options.budget_steps, options.budget_seconds)
-    runner = asyncio.create_task(
-        arun(
+    try:
+        result = await arun(
             spec,
             None if started else run.input,
             model=options.chat_model(),
@@ -287,19 +285,15 @@ async def _segment(options: WorkerOptions, run: Run) -> _Outcome:
             resume_value=answer,
             durability="sync",
             on_step=budget,
+            control=budget.control,
         )
-    )
-    budget.watch(runner)
-    try:
-        result = await runner
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if budget.stopped and (current is None or not current.cancelling()):
+        if result.status == "drained":
             return _Outcome(None, budget.done, answer is not None)
-        raise
+    except ThreadBusy as exc:
+        raise _Busy(str(exc)) from exc
     except UsageError as exc:
-        # Held elsewhere, or moved on by another owner between our look and our lock.
-        if _BUSY in str(exc) or (await _look(spec, url, run.thread_id))[0] != before:
+        # Moved on by another owner between our look and our lock.
+        if (await _look(spec, url, run.thread_id))[0] != before:
             raise _Busy(str(exc)) from exc
         raise
     finally:
@@ -319,35 +313,21 @@ async def _look(spec: PatternSpec, url: str, thread_id: str) -> tuple[str | None
 
 
 class _Budget:
-    """Counts finished steps; cancels the run when a new superstep starts past the budget."""
+    """Counts finished steps; asks the run to drain once the steps or the seconds are spent."""
 
     def __init__(self, steps: int, seconds: float) -> None:
-        self.steps, self.seconds = steps, seconds
+        self.steps = steps
         self.done = 0
-        self.expired = False
-        self.stopped = False
-        self._runner: asyncio.Task[RunResult] | None = None
-        self._timer: asyncio.TimerHandle | None = None
-
-    def watch(self, runner: asyncio.Task[RunResult]) -> None:
-        self._runner = runner
-        self._timer = asyncio.get_running_loop().call_later(self.seconds, self._expire)
-
-    def _expire(self) -> None:
-        self.expired = True
+        self.control = RunControl()
+        # Past the seconds, the superstep under way still finishes: nothing is cut off.
+        self._timer = asyncio.get_running_loop().call_later(seconds, self.control.request_drain, "budget")
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        self._timer.cancel()
 
     def __call__(self, event: StepEvent) -> None:
-        if event.end is not None:
-            self.done += 1
+        if event.end is None:
             return
-        # A task is starting. Past the budget, and after at least one step (every
-        # segment makes progress), this is the first task of a new superstep:
-        # the one before it is checkpointed.
-        spent = self.done >= self.steps or self.expired
-        if spent and self.done and not self.stopped and self._runner is not None:
-            self.stopped = True
-            self._runner.cancel()
+        self.done += 1
+        if self.done >= self.steps:
+            self.control.request_drain("budget")

@@ -116,6 +116,13 @@ def register(sub: Any, parsers: dict[str, argparse.ArgumentParser]) -> None:
         help="seconds a delivery runs before it re-enqueues the run (keep under RabbitMQ's consumer timeout)",
     )
     worker.add_argument(
+        "--visibility-timeout",
+        type=number(low=0.5, high=86_400, unit="seconds"),
+        default=None,
+        help="Redis only: seconds before an unacknowledged run is handed to another worker "
+        "(default: twice --budget-seconds, at least 60; the thread's lock refuses a second owner)",
+    )
+    worker.add_argument(
         "--call-log", metavar="FILE", default=None, help="scripted model: append each call to this JSONL"
     )
     worker.add_argument("--loglevel", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO")
@@ -266,8 +273,9 @@ def _worker(args: argparse.Namespace) -> int:
     )
     options.chat_model()  # a bad --model or --base-url is refused now, not at the first run
     prepare_database(settings.database_url)
-    # Redis redelivers what stays unacknowledged this long: above the longest segment.
-    configure(settings, visibility_timeout=max(60.0, 2 * args.budget_seconds))
+    # Redis redelivers what stays unacknowledged this long: by default above the longest segment.
+    visibility = args.visibility_timeout or max(60.0, 2 * args.budget_seconds)
+    configure(settings, visibility_timeout=visibility)
     declare(settings)
     set_options(options)
     layout = Layout(settings)

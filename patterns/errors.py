@@ -19,6 +19,7 @@ __all__ = [
     "PermanentModelError",
     "MalformedOutput",
     "OrchError",
+    "ThreadBusy",
     "UsageError",
     "classify",
     "is_transient",
@@ -41,6 +42,15 @@ class OrchError(Exception):
 
 class UsageError(OrchError):
     """Bad input or options from the caller; the message says what to change."""
+
+
+class ThreadBusy(UsageError):
+    """Another owner holds the thread: one process at a time runs (and writes) a thread.
+
+    A distinct type because the right reaction is to wait and try again, not to
+    change the input: a queue worker puts the run back for later, a person waits
+    for the other run or picks another thread.
+    """
 
 
 class ModelError(OrchError):

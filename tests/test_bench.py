@@ -527,3 +527,82 @@ def test_the_readme_summary_labels_each_resilience_configuration(bench_run: Path
     header = _summary(doc).split("\n\n", 1)[1].splitlines()[0]
     for entry in doc["measures"]["resilience"]["configs"].values():
         assert f"transient faults, {entry['label']}" in header
+
+
+# -- orch bench --measures distributed: real workers on RabbitMQ + PostgreSQL, tiny size -------
+
+
+@pytest.fixture
+def rabbitmq(monkeypatch: pytest.MonkeyPatch, postgres_url: str) -> str:
+    """The broker the measure will use (skipped locally, failed in CI when it is down); PostgreSQL too."""
+    import os
+
+    from kombu.connection import Connection
+
+    from benchmarks.distributed import rabbitmq_url
+
+    url = rabbitmq_url()
+    try:
+        with Connection(url, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+    except Exception as exc:
+        reason = f"RabbitMQ unreachable at {url} ({exc})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: the service is required)", pytrace=False)
+        pytest.skip(reason)
+    monkeypatch.setenv("ORCH_BENCH_POSTGRES_URL", postgres_url)
+    return url
+
+
+@pytest.mark.slow
+def test_bench_distributed_runs_real_workers_and_loses_nothing(rabbitmq: str, tmp_path: Path) -> None:
+    """The tiny profile end to end: counts, zero duplicates and forks, refusals counted, a report from the JSON."""
+    tiny = PROFILES["tiny"]
+    out = tmp_path / "distributed"
+    argv = ["--size", "tiny", "--measures", "distributed", "--patterns", "pipeline"]
+    assert _bench([*argv, "--results-dir", str(out), "--no-progress"]) == 0
+    doc = json.loads((out / "latest.json").read_text())
+    assert list(doc["measures"]) == ["distributed"] and doc["run"]["frameworks"] == ["langgraph"]
+    m = doc["measures"]["distributed"]
+    assert m["status"] == "ok", m.get("error")
+
+    # Every queued flow of every worker count ran once, to the in-process run's output.
+    assert [r["workers"] for r in m["rows"]] == list(tiny.dist_workers)
+    for row in m["rows"]:
+        assert row["flows"] == row["completed"] == tiny.dist_flows and row["rejected"] == 0, row
+        assert row["duplicates"] == row["forks"] == row["redelivered"] == row["outputs_differing"] == 0, row
+        assert row["flows_per_s"] > 0 and row["overhead_p50_ms"] is not None
+    assert all(r["completed"] == r["flows"] == tiny.dist_idle_flows for r in m["idle"])
+
+    # Each kill: the flow was redelivered once, to another worker, and finished; only the
+    # superstep in flight (one call in a pipeline) may have been made twice.
+    recovery = m["recovery"]
+    assert len(recovery["kills"]) == tiny.dist_kills
+    for kill in recovery["kills"]:
+        assert kill["status"] == "completed" and kill["attempts"] == 2, kill
+        assert kill["calls_before_kill"] >= 1 and kill["calls_redone"] <= 1 and kill["duplicates"] == 0, kill
+    assert recovery["completed"] == recovery["flows"] and recovery["outputs_differing"] == 0
+    assert recovery["duplicates"] == recovery["forks"] == 0
+
+    # Twice the bound offered: the excess refused with Overloaded, nothing of it recorded,
+    # every accepted flow finished; the depth never passed the bound (plus the one a quorum
+    # queue admits over it).
+    pressure = m["backpressure"]
+    assert pressure["offered"] == 2 * tiny.dist_queue_bound == pressure["accepted"] + pressure["rejected"]
+    assert pressure["rejected"] >= 1 and pressure["rejected_but_recorded"] == 0
+    assert pressure["completed"] == pressure["accepted"] and pressure["lost"] == 0
+    assert pressure["max_depth"] <= tiny.dist_queue_bound + 1
+
+    # The flood and the quiet tenants: every flow finished, each tenant has its p99.
+    tenants = {t["tenant"]: t for t in m["tenants"]}
+    assert tenants["tenant-flood"]["flows"] == tiny.dist_flood_flows
+    assert {t["role"] for t in tenants.values()} == {"flood", "same partition", "quiet"}
+    assert all(t["completed"] == t["flows"] > 0 and t["enqueue_to_finish_p99_ms"] for t in tenants.values())
+    assert m["duplicates"] == m["forks"] == 0
+
+    # The report section and its chart, every number in it from the JSON.
+    report = (out / "report.md").read_text()
+    assert "## Distributed workers" in report and "](distributed.png)" in report
+    assert (out / "distributed.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    unexplained = sorted(set(NUMBER.findall(report)) - _allowed_numbers(doc))
+    assert not unexplained, f"numbers in report.md that are not in the JSON: {unexplained[:20]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -136,6 +137,52 @@ async def test_map_reduce_result_does_not_depend_on_batching(batch: int, concurr
     assert {k: v for k, v in out.items() if k != "batches"} == {
         k: v for k, v in base.items() if k != "batches"
     }
+
+
+async def test_batches_per_task_runs_the_same_batches_in_fewer_tasks() -> None:
+    data = {"items": reviews(120, seed=3), "batch_size": 5, "max_concurrency": 4}  # 24 batches
+    one_each = await _run("map_reduce", data)
+    grouped = await _run("map_reduce", {**data, "batches_per_task": 5})
+    assert grouped.output == one_each.output
+    assert grouped.calls == one_each.calls == 24 + 1  # one model call per batch, and the reducer's
+    assert [s.agent for s in one_each.steps].count("map_batch") == 24
+    assert [s.agent for s in grouped.steps].count("map_batches") == 5  # ceil(24 / 5) tasks
+
+
+async def test_batches_per_task_keeps_max_concurrency_across_tasks() -> None:
+    model = _CountingModel(brain=ScriptedBrain(latency=LatencyPolicy(mean=0.01)))
+    data = {"items": reviews(60), "batch_size": 5, "max_concurrency": 3, "batches_per_task": 4}
+    result = await arun("map_reduce", data, model=model, checkpoint="memory")
+    assert result.status == "completed", result.error
+    assert model.most == 3
+
+
+async def test_a_batch_of_a_grouped_task_is_retried_alone() -> None:
+    data = {"items": reviews(120, seed=3), "batch_size": 5, "max_concurrency": 4, "batches_per_task": 6}
+    clean = await _run("map_reduce", data)
+    flaky = await _run("map_reduce", data, rate_limit=0.3)
+    assert flaky.output == clean.output
+    assert flaky.failed_calls > 0
+    # Each batch was answered once: a 429 on one batch redid no other batch of its task.
+    assert flaky.calls == clean.calls == 24 + 1
+
+
+async def test_a_batch_failing_for_good_cancels_the_rest_of_its_task() -> None:
+    from patterns.errors import PermanentModelError
+
+    class Unauthorized(ScriptedChatModel):
+        async def _agenerate(self, *args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0.05)
+            raise PermanentModelError("401 unauthorized")  # never retried
+
+    # 80 batches, 8 at a time, in 4 tasks of 20: the first failure ends the run.
+    data = {"items": reviews(80), "batch_size": 1, "max_concurrency": 8, "batches_per_task": 20}
+    result = await arun("map_reduce", data, model=Unauthorized(), checkpoint="memory")
+    assert result.status == "failed" and "401" in (result.error or "")
+    assert not [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    # The first wave, and the batches let into the slots it freed before the cancellation reached
+    # them (counted, not timed): most of the 80 never called the model.
+    assert 1 <= result.failed_calls <= 3 * 8
 
 
 async def test_refinement_stops_on_threshold_and_keeps_the_best() -> None:

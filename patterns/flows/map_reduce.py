@@ -6,14 +6,22 @@ batch, not per item), and a per-run semaphore bounds how many call the model at
 once. Each branch folds its batch into a partial aggregate; the reducer agent
 combines the partials. The combine is associative and commutative, so batch size
 and completion order cannot change the answer.
+
+Thousands of batches: LangGraph's cost per task grows with the tasks of a
+superstep (each finished task's writes are merged into a list of them all), so
+`batches_per_task=k` sends one `map_batches` task per k batches, which runs
+them concurrently in the same slots. A task is then the unit of checkpointing:
+a crash redoes the unfinished tasks' batches, and a step record covers a task.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import operator
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Any, TypeVar
 
 from langgraph.graph import END, StateGraph
 from langgraph.runtime import Runtime
@@ -37,6 +45,8 @@ __all__ = [
     "combine_partials",
 ]
 
+T = TypeVar("T")
+
 #: An associative combine of two partials, for `build_map_reduce(combine=...)`.
 Combine = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
@@ -53,6 +63,12 @@ class MapReduceInput(BaseModel):
     items: list[Item] = Field(min_length=1)
     batch_size: int = Field(default=25, ge=1, le=1000)
     max_concurrency: int = Field(default=8, ge=1, le=1000, description="Batches in flight at once.")
+    batches_per_task: int = Field(
+        default=1,
+        ge=1,
+        le=1000,
+        description="Batches one LangGraph task runs (and checkpoints) together; above 1 for thousands of batches.",
+    )
 
     @field_validator("items")
     @classmethod
@@ -93,6 +109,7 @@ class MapReduceState(TypedDict, total=False):
     items: list[dict[str, Any]]
     batch_size: int
     max_concurrency: int
+    batches_per_task: int
     partials: Annotated[list[dict[str, Any]], operator.add]
     result: dict[str, Any]
 
@@ -101,6 +118,12 @@ class BatchTask(TypedDict):
     batch: int
     items: list[dict[str, Any]]
     max_concurrency: int
+
+
+class BatchGroup(TypedDict):
+    """What one `map_batches` task runs: `batches_per_task` batches."""
+
+    tasks: list[BatchTask]
 
 
 def combine_partials(partials: list[dict[str, Any]]) -> dict[str, Any]:
@@ -212,7 +235,35 @@ def reducer_update(state: MapReduceState, reply: MapReduceOutput) -> MapReduceSt
 
 
 def fan_out(state: MapReduceState) -> list[Send]:
-    return [Send("map_batch", task) for task in batch_tasks(state)]
+    tasks, per_task = batch_tasks(state), state.get("batches_per_task", 1)
+    if per_task == 1:
+        return [Send("map_batch", task) for task in tasks]
+    return [Send("map_batches", {"tasks": tasks[i : i + per_task]}) for i in range(0, len(tasks), per_task)]
+
+
+async def retried(policy: RetryPolicy | None, call: Callable[[], Awaitable[T]]) -> T:
+    """`call()` retried as LangGraph retries a node under `policy`, for work inside one task."""
+    interval, attempt = (policy.initial_interval, 1) if policy else (0.0, 1)
+    while True:
+        try:
+            return await call()
+        except Exception as exc:
+            if policy is None or attempt >= policy.max_attempts or not _retries(policy, exc):
+                raise
+        attempt += 1
+        await asyncio.sleep(
+            min(interval, policy.max_interval) + (random.uniform(0, 1) if policy.jitter else 0)
+        )
+        interval *= policy.backoff_factor
+
+
+def _retries(policy: RetryPolicy, error: Exception) -> bool:
+    retry_on = policy.retry_on  # as LangGraph reads it: an exception class, a sequence of them, or a test
+    if isinstance(retry_on, Sequence):
+        return isinstance(error, tuple(retry_on))
+    if isinstance(retry_on, type):
+        return isinstance(error, retry_on)
+    return bool(retry_on(error))
 
 
 # -- builder -----------------------------------------------------------------
@@ -257,14 +308,32 @@ def build_map_reduce(
             reply = await call_agent(runtime.context, mapper, mapper_payload(state))
         return batch_update(state, reply, combine)
 
+    async def map_batches(state: BatchGroup, runtime: Runtime[AgentContext]) -> MapReduceState:
+        # Each batch is retried on its own (the node has no retry), so a transient failure of
+        # one does not redo the others; the first to fail for good cancels the rest.
+        async def one(task: BatchTask) -> MapReduceState:
+            return await retried(retry_policy, lambda: map_batch(task, runtime))
+
+        running = [asyncio.ensure_future(one(task)) for task in state["tasks"]]
+        try:
+            updates = await asyncio.gather(*running)
+        except BaseException:
+            for future in running:
+                future.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        return {"partials": [p for update in updates for p in update["partials"]]}
+
     async def reduce(state: MapReduceState, runtime: Runtime[AgentContext]) -> MapReduceState:
         return await reduce_turn(state, ask_in(runtime.context), reducer=reducer, combine=combine)
 
     graph = StateGraph(MapReduceState, context_schema=AgentContext)
     graph.add_node("map_batch", map_batch, input_schema=BatchTask, retry_policy=retry_policy)
+    graph.add_node("map_batches", map_batches, input_schema=BatchGroup)
     graph.add_node("reduce", reduce, retry_policy=retry_policy)
-    graph.add_conditional_edges(add_input(graph, MapReduceInput), fan_out, ["map_batch"])
+    graph.add_conditional_edges(add_input(graph, MapReduceInput), fan_out, ["map_batch", "map_batches"])
     graph.add_edge("map_batch", "reduce")
+    graph.add_edge("map_batches", "reduce")
     graph.add_edge("reduce", END)
     return graph.compile(checkpointer=checkpointer, name="map_reduce")
 

@@ -42,7 +42,15 @@ from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (th
 from patterns.errors import OrchError, UsageError
 from patterns.resilience.policies import protected_call
 from patterns.runtime import wire
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, PatternGraph, call_agent, parse_reply
+from patterns.runtime._agent import (
+    DEFAULT_RETRY,
+    Agent,
+    AgentContext,
+    PatternGraph,
+    ask_model,
+    call_agent,
+    parse_reply,
+)
 from patterns.runtime._input import INPUT_NODE, PayloadInput, add_input, takes_payload
 from patterns.runtime._spec import PatternSpec
 
@@ -476,7 +484,10 @@ class ToolAgent:
         messages = self.messages(state)
 
         async def attempt() -> ToolAgentState:
-            return self.turn_update(state, await chat.ainvoke(messages))
+            reply = await ask_model(
+                chat, messages, who=agent.name, meter=context.usage, priced_as=agent.model or context.model
+            )
+            return self.turn_update(state, reply)
 
         if context.policies is None:
             return await attempt()

@@ -802,7 +802,7 @@ def agent_call(who: str, role: str, *, description: str | None = None, model: An
     if state is None:
         return _NO_CALL
     flow = _FLOW.get()
-    provider, name = _describe(model)
+    provider, name = describe_model(model)
     return _Call(
         state,
         flow,
@@ -821,7 +821,8 @@ def agent_call(who: str, role: str, *, description: str | None = None, model: An
 _PROVIDERS = {"scriptedchatmodel": SCRIPTED_MODEL}
 
 
-def _describe(model: Any) -> tuple[str, str]:
+def describe_model(model: Any) -> tuple[str, str]:
+    """A chat model's provider and name, from LangChain's ls params (what spans and prices use)."""
     try:
         params = model._get_ls_params()
     except Exception:  # not a LangChain model, or one whose params need arguments

@@ -3,7 +3,8 @@
 `Agent` declares an agent (name, instructions, output schema, model);
 `call_agent` renders it in the two-message wire format (`patterns.runtime.wire`),
 calls the run's model (or the agent's own) with the run's policies and
-validates the reply; `open_checkpointer` opens a LangGraph saver from a URL;
+validates the reply (`ask_model` is the model call itself, counted in the
+run's `AgentContext.usage`, for a node that builds its own messages); `open_checkpointer` opens a LangGraph saver from a URL;
 `arun` runs a registered pattern and returns a `RunResult` with its step
 records and token usage; `astream` runs it yielding typed events (`RunEvent`:
 steps started and finished, state updates, model tokens, nodes' own progress)
@@ -17,10 +18,18 @@ from patterns.runtime._agent import (
     AgentContext,
     Ask,
     PatternGraph,
+    ask_model,
     call_agent,
     parse_reply,
 )
-from patterns.runtime._checkpoint import DEFAULT_CHECKPOINT_URL, describe, open_checkpointer
+from patterns.runtime._checkpoint import (
+    DEFAULT_CHECKPOINT_URL,
+    HeldThread,
+    describe,
+    idempotency_key,
+    open_checkpointer,
+    thread_lock,
+)
 from patterns.runtime._input import INPUT_NODE, PayloadInput
 from patterns.runtime._models import BASE_URL_ENV, MODEL_ENV, resolve_model
 from patterns.runtime._result import RunResult, StepRecord
@@ -40,7 +49,7 @@ from patterns.runtime._runner import (
 )
 from patterns.runtime._spec import PatternSpec, State
 from patterns.runtime._state import apply_update
-from patterns.runtime._usage import AgentUsage, UsageLedger
+from patterns.runtime._usage import AgentUsage, UsageLedger, UsageMeter
 
 __all__ = [
     "BASE_URL_ENV",
@@ -52,6 +61,7 @@ __all__ = [
     "AgentContext",
     "AgentUsage",
     "CustomEvent",
+    "HeldThread",
     "Ask",
     "Durability",
     "ModelToken",
@@ -67,15 +77,19 @@ __all__ = [
     "StepRecord",
     "StepStarted",
     "UsageLedger",
+    "UsageMeter",
     "apply_update",
     "arun",
     "astream",
+    "ask_model",
     "call_agent",
     "describe",
     "get_flow",
+    "idempotency_key",
     "open_checkpointer",
     "parse_reply",
     "resolve_model",
+    "thread_lock",
     "validate_input",
     "wire",
 ]

@@ -17,8 +17,12 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeAlias, TypeVar
 
+from langchain_core.callbacks import BaseCallbackManager
+from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import Runnable
+from langchain_core.runnables.config import var_child_runnable_config
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.runtime import get_runtime
 from langgraph.types import RetryPolicy
@@ -29,6 +33,7 @@ from patterns.errors import MalformedOutput, UsageError, is_transient
 from patterns.observability import _hooks as telemetry
 from patterns.resilience.policies import AgentPolicies, PolicyFields, protected_call
 from patterns.runtime import wire
+from patterns.runtime._usage import UsageMeter
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -37,6 +42,7 @@ __all__ = [
     "AgentContextFields",
     "Ask",
     "ask_in",
+    "ask_model",
     "AgentPolicies",
     "PatternGraph",
     "call_agent",
@@ -128,12 +134,16 @@ async def call_agent(
         raise UsageError(
             f"call_agent needs an Agent(name, instructions, output=Model), not {type(agent).__name__}"
         )
+    meter: UsageMeter | None
     if isinstance(context, AgentContext):
         policies = policies or context.policies
-        run_model = context.model
+        run_model, meter = context.model, context.usage
     else:
-        policies = policies or _run_policies(context)
-        run_model = context
+        run_context = _run_context()
+        if policies is None and run_context is not None and run_context.model is context:
+            # Pattern nodes pass `runtime.context.model`; the policies ride along in the same context.
+            policies = run_context.policies
+        run_model, meter = context, run_context.usage if run_context is not None else None
     chat_model = agent.model or run_model
     who = label or agent.name
     system, user = wire.render(agent, payload, label=label)
@@ -141,7 +151,8 @@ async def call_agent(
 
     async def attempt() -> OutputT:
         with observed.attempt() as chat:
-            message = await chat_model.ainvoke([SystemMessage(system), HumanMessage(user)])
+            messages = [SystemMessage(system), HumanMessage(user)]
+            message = await ask_model(chat_model, messages, who=who, meter=meter)
             chat.reply(message)
             return parse_reply(message, agent.output, agent=who)
 
@@ -158,15 +169,69 @@ def _policy_fields(given: Mapping[str, Any]) -> PolicyFields:
         raise UsageError(f"invalid AgentContext policies: {exc.errors()[0]['msg']}") from None
 
 
-def _run_policies(model: BaseChatModel) -> AgentPolicies | None:
-    # Pattern nodes pass `runtime.context.model`; the policies ride along in the same context.
+def _run_context() -> AgentContext | None:
+    """The `AgentContext` of the graph run this call is in, if any."""
     try:
         context = getattr(get_runtime(), "context", None)
     except (RuntimeError, KeyError):  # not inside a graph run
         return None
-    if isinstance(context, AgentContext) and context.model is model:
-        return context.policies
-    return None
+    return context if isinstance(context, AgentContext) else None
+
+
+async def ask_model(
+    model: BaseChatModel | Runnable[Any, Any],
+    messages: list[BaseMessage],
+    *,
+    who: str,
+    meter: UsageMeter | None,
+    priced_as: BaseChatModel | None = None,
+) -> AIMessage:
+    """One model call of agent `who`, counted in `meter`: how every agent turn reaches a model.
+
+    A model class that says it `answers_directly` (the scripted model, with its
+    `areply`) is called below `ainvoke` when nothing would observe the call:
+    inside a graph node whose callback manager has no handlers. LangGraph built
+    that manager from the run's callbacks, environment tracing and hooks, so an
+    empty one means `ainvoke` would only build run trees nobody reads. Streamed
+    tokens (a "messages" stream), tracing and user callbacks all add handlers,
+    and then the call goes through `ainvoke` as before.
+
+    Example:
+        ```python
+        async def summarize(state: State, runtime: Runtime[AgentContext]) -> State:
+            messages = [SystemMessage("Summarize."), HumanMessage(state["text"])]
+            reply = await ask_model(runtime.context.model, messages, who="summarizer", meter=runtime.context.usage)
+            return {"summary": reply.content}
+        ```
+    """
+    message: AIMessage
+    try:
+        # Read on the class: a bound model (`bind_tools`) forwards attributes, not its kwargs.
+        if getattr(type(model), "answers_directly", False) and _unobserved(model):
+            message = await getattr(model, "areply")(messages)  # noqa: B009 (typed as any chat model)
+        else:
+            message = await model.ainvoke(messages)
+    except BaseException:
+        if meter is not None:
+            meter.failed(who)
+        raise
+    if meter is not None:
+        meter.record(who, telemetry.describe_model(priced_as or model)[1], message)
+    return message
+
+
+def _unobserved(model: Any) -> bool:
+    config = var_child_runnable_config.get()
+    callbacks = config.get("callbacks") if config else None
+    if not isinstance(callbacks, BaseCallbackManager) or callbacks.handlers:
+        return False
+    # `ainvoke` would also run the model's own callbacks, rate limiter and cache.
+    cache = getattr(model, "cache", None)
+    return (
+        not getattr(model, "callbacks", None)
+        and getattr(model, "rate_limiter", None) is None
+        and (cache is False or (cache is None and get_llm_cache() is None))
+    )
 
 
 def parse_reply(message: AIMessage | Any, schema: type[T], *, agent: str) -> T:
@@ -225,7 +290,8 @@ class AgentContext:
     not baked into the graph, so one compiled graph serves the scripted model and
     a real one, and the model never ends up in a checkpoint. When `policies.retry`
     is set, build the graph with `retry_policy=None` so attempts do not multiply.
-    Use one context per run: its `slots` bound concurrency within that run.
+    Use one context per run: its `slots` bound concurrency within that run, and
+    its `usage` (a `UsageMeter`) counts that run's agent calls, tokens and cost.
 
     Args:
         model: A live chat model, or one by name (`"scripted"`, `"openai:gpt-4o-mini"`),
@@ -244,6 +310,7 @@ class AgentContext:
     model: BaseChatModel
     policies: AgentPolicies | None = None
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False, compare=False)
+    usage: UsageMeter = field(default_factory=UsageMeter, init=False, repr=False, compare=False)
 
     def __init__(
         self,
@@ -253,6 +320,7 @@ class AgentContext:
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "policies", policies)
         object.__setattr__(self, "_slots", {})
+        object.__setattr__(self, "usage", UsageMeter())
         self.__post_init__()
 
     def __post_init__(self) -> None:

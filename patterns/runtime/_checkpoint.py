@@ -4,6 +4,11 @@ SQLite is the embedded default (a file under the working directory), so a run
 survives a crash with nothing to install. PostgreSQL uses a connection pool
 with the settings LangGraph's saver needs, and runs the saver's migrations
 (`setup()`) the first time a process opens a database.
+
+A run holds its thread (`thread_lock`) and writes through the saver opened on
+that hold: on PostgreSQL the advisory lock and the checkpoint writes share one
+connection, so an owner whose connection died, and with it the lock, cannot
+write another checkpoint after a new owner took the thread.
 """
 
 from __future__ import annotations
@@ -15,15 +20,25 @@ import inspect
 import os
 from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from langgraph.checkpoint.base import BaseCheckpointSaver
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver, ChannelVersions, Checkpoint, CheckpointMetadata
 from langgraph.checkpoint.memory import InMemorySaver
 
-from patterns.errors import UsageError
+from patterns.errors import ThreadBusy, UsageError
 
-__all__ = ["DEFAULT_CHECKPOINT_URL", "WriteReceipts", "describe", "open_checkpointer", "thread_lock"]
+__all__ = [
+    "DEFAULT_CHECKPOINT_URL",
+    "HeldThread",
+    "WriteReceipts",
+    "describe",
+    "idempotency_key",
+    "open_checkpointer",
+    "thread_lock",
+]
 
 DEFAULT_CHECKPOINT_URL = "sqlite:///.orch/checkpoints.sqlite"
 
@@ -41,17 +56,41 @@ def describe(url: str) -> str:
     return url
 
 
+@dataclass(frozen=True)
+class HeldThread:
+    """A thread held by this process (`thread_lock`), for `open_checkpointer` to write through.
+
+    `connection` is PostgreSQL's session holding the thread's advisory lock (None on
+    SQLite and `memory`, whose locks guard no connection): a saver opened on the hold
+    writes through it, so the lock and the right to write end together.
+    """
+
+    thread_id: str
+    connection: Any = None
+
+
 @asynccontextmanager
-async def open_checkpointer(url: str = DEFAULT_CHECKPOINT_URL) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    """Yield a ready checkpointer for `url`; raises `UsageError` saying what is wrong with it."""
+async def open_checkpointer(
+    url: str = DEFAULT_CHECKPOINT_URL, held: HeldThread | None = None
+) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """Yield a ready checkpointer for `url`; raises `UsageError` saying what is wrong with it.
+
+    With `held` (from `thread_lock` on the same URL), a PostgreSQL saver writes
+    through the connection that holds the thread's lock rather than a pool: when
+    that connection dies the lock is gone and so is every later write.
+    """
     if url == "memory":
         yield InMemorySaver()
     elif url.startswith("sqlite:///"):
         async with _sqlite(url) as saver:
             yield saver
     elif url.startswith(_POSTGRES_SCHEMES):
-        async with _postgres(url) as saver:
-            yield saver
+        if held is not None and held.connection is not None:
+            async with _postgres_on(url, held) as saver:
+                yield saver
+        else:
+            async with _postgres(url) as saver:
+                yield saver
     else:
         raise UsageError(
             f"unsupported checkpoint URL {describe(url)!r}: use 'memory', 'sqlite:///PATH' or 'postgresql://...'"
@@ -101,64 +140,138 @@ def _sqlite_path(url: str) -> Path:
 
 
 @asynccontextmanager
-async def thread_lock(url: str, thread_id: str) -> AsyncIterator[None]:
+async def thread_lock(url: str, thread_id: str) -> AsyncIterator[HeldThread]:
     """Hold `thread_id` for one process: a second run of the same thread is refused, not raced.
 
     SQLite: an exclusive `flock` on a file per thread beside the database. PostgreSQL:
-    a session advisory lock on its own connection. Either is released by the OS or
-    the server when the process dies, so a killed run never leaves its thread locked.
-    `memory` threads live in one process and need none.
+    a session advisory lock on a connection of its own, yielded in the `HeldThread`
+    so that the run's checkpoints are written through it (`open_checkpointer(url, held)`).
+    Either is released by the OS or the server when the process dies, so a killed run
+    never leaves its thread locked. `memory` threads live in one process and need none.
+
+    Raises:
+        ThreadBusy: another process holds the thread.
     """
     busy = f"thread {thread_id!r} is being run by another process; wait for it, or use another --thread"
     if url.startswith("sqlite:///"):
         folder = _sqlite_path(url).with_name(_sqlite_path(url).name + ".locks")
-        folder.mkdir(parents=True, exist_ok=True)
         name = hashlib.sha256(thread_id.encode()).hexdigest()[:24]
-        fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise UsageError(f"cannot lock thread {thread_id!r} in {str(folder)!r}: {exc}") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise UsageError(busy) from None
-            yield
+                raise ThreadBusy(busy) from None
+            yield HeldThread(thread_id)
         finally:
             os.close(fd)
     elif url.startswith(_POSTGRES_SCHEMES):
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+        connection = await _connect(url)
+        async with connection:  # closing the connection releases the lock
             cursor = await connection.execute(
-                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", (f"orch-thread:{thread_id}",)
+                "SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS held", (f"orch-thread:{thread_id}",)
             )
             row = await cursor.fetchone()
-            if not (row and row[0]):
-                raise UsageError(busy)
-            yield  # closing the connection releases the lock
+            if not (row and row["held"]):
+                raise ThreadBusy(busy)
+            yield HeldThread(thread_id, connection)
     else:
-        yield
+        yield HeldThread(thread_id)
+
+
+async def _connect(url: str) -> Any:
+    """One connection with the settings LangGraph's saver needs; a `UsageError` says why not."""
+    try:
+        import psycopg
+        from psycopg.rows import dict_row
+    except ImportError:
+        raise UsageError(_POSTGRES_EXTRA) from None
+    try:
+        # LangGraph's saver requires autocommit, no server-side prepared statements
+        # (poolers such as PgBouncer reject them) and dict rows.
+        return await psycopg.AsyncConnection.connect(
+            url, connect_timeout=5, autocommit=True, prepare_threshold=0, row_factory=dict_row
+        )
+    except psycopg.Error as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = " ".join(lines) or type(exc).__name__
+        raise UsageError(f"cannot connect to checkpoint database {describe(url)}: {reason}") from None
+
+
+_POSTGRES_EXTRA = (
+    "PostgreSQL checkpoints need the postgres extra: pip install 'orchestration-patterns[postgres]'"
+)
+
+
+@asynccontextmanager
+async def _postgres_on(url: str, held: HeldThread) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """A saver writing through the connection holding `held`'s lock; it serializes its own use of it."""
+    try:
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+    except ImportError:
+        raise UsageError(_POSTGRES_EXTRA) from None
+    import psycopg
+
+    class HeldSaver(AsyncPostgresSaver):
+        """Writes only while the thread is held: a write on the lost lock's connection is `ThreadBusy`.
+
+        The connection that held the lock is gone, so another owner may hold the
+        thread now: the run must stop and be tried again later, like any busy
+        thread, not be reported as a failed flow.
+        """
+
+        async def aput(
+            self,
+            config: RunnableConfig,
+            checkpoint: Checkpoint,
+            metadata: CheckpointMetadata,
+            new_versions: ChannelVersions,
+        ) -> RunnableConfig:
+            try:
+                return await super().aput(config, checkpoint, metadata, new_versions)
+            except psycopg.OperationalError as exc:
+                raise _lost(held, exc) from exc
+
+        async def aput_writes(
+            self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
+        ) -> None:
+            try:
+                await super().aput_writes(config, writes, task_id, task_path)
+            except psycopg.OperationalError as exc:
+                raise _lost(held, exc) from exc
+
+    saver = HeldSaver(held.connection)
+    if url not in _set_up:
+        await saver.setup()
+        _set_up.add(url)
+    yield saver
+
+
+def _lost(held: HeldThread, exc: Exception) -> ThreadBusy:
+    reason = " ".join(line.strip() for line in str(exc).splitlines() if line.strip()) or type(exc).__name__
+    return ThreadBusy(
+        f"thread {held.thread_id!r} is no longer held by this process: the connection holding its lock "
+        f"was lost ({reason}); another owner may be running it: resume it once that one is done"
+    )
 
 
 @asynccontextmanager
 async def _postgres(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     try:
-        import psycopg
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg.rows import dict_row
         from psycopg_pool import AsyncConnectionPool
     except ImportError:
-        raise UsageError(
-            "PostgreSQL checkpoints need the postgres extra: pip install 'orchestration-patterns[postgres]'"
-        ) from None
+        raise UsageError(_POSTGRES_EXTRA) from None
 
     # Connect once directly first: the pool would only report a timeout, while
     # psycopg says why (refused, unknown database, bad password).
-    try:
-        probe = await psycopg.AsyncConnection.connect(url, connect_timeout=5)
-        await probe.close()
-    except psycopg.Error as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = " ".join(lines) or type(exc).__name__
-        raise UsageError(f"cannot connect to checkpoint database {describe(url)}: {reason}") from None
+    probe = await _connect(url)
+    await probe.close()
 
     # LangGraph's saver requires autocommit, no server-side prepared statements
     # (poolers such as PgBouncer reject them) and dict rows.
@@ -178,6 +291,51 @@ async def _postgres(url: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
         yield saver
     finally:
         await pool.close()
+
+
+def idempotency_key(label: str = "") -> str:
+    """A key naming this step of this run, the same when the step runs again, for side effects.
+
+    Call it inside a node or an agent turn of a running flow. It is derived from
+    the run's thread id and the task's checkpoint namespace, which holds
+    LangGraph's task id: deterministic from the checkpoint the step started
+    from, its step number, node name and path. A step that crashed and runs
+    again on resume, or is retried, gets the same key; another step, another
+    `Send` branch of a map, another run get another. An external write keyed by
+    it (`INSERT ... ON CONFLICT DO NOTHING`, an HTTP `Idempotency-Key` header)
+    happens once however often the step runs.
+
+    Args:
+        label: tells apart several side effects of one step ("charge", "email").
+
+    Returns:
+        32 hex digits.
+
+    Raises:
+        UsageError: called outside a running flow's node.
+
+    Example:
+        ```python
+        async def charge(state):
+            key = idempotency_key("charge")
+            await db.execute(
+                "INSERT INTO charges (key, amount) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING",
+                (key, state["amount"]),
+            )
+        ```
+    """
+    from langgraph.config import get_config
+
+    try:
+        configurable = get_config().get("configurable", {})
+    except RuntimeError:
+        configurable = {}
+    thread_id, namespace = configurable.get("thread_id"), configurable.get("checkpoint_ns")
+    if thread_id is None or not namespace:
+        raise UsageError(
+            "idempotency_key() names a step of a running flow: call it inside a node or agent turn"
+        )
+    return hashlib.sha256(f"{thread_id}\x1f{namespace}\x1f{label}".encode()).hexdigest()[:32]
 
 
 _TAKES_PATH: dict[type[Any], bool] = {}

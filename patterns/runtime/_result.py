@@ -25,7 +25,9 @@ class RunResult(BaseModel):
     framework: str
     pattern: str
     thread_id: str | None = None
-    status: Literal["completed", "interrupted", "failed"]
+    #: "interrupted": waiting for an answer (`interrupt`); "drained": stopped between supersteps
+    #: when the caller's `RunControl` asked, and saved (resume the thread to go on).
+    status: Literal["completed", "interrupted", "failed", "drained"]
     output: dict[str, Any] | None = None
     error: str | None = None
     interrupt: Any = None

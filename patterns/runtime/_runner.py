@@ -4,9 +4,10 @@
 by a URL, streams the graph and yields typed events as they happen (a step
 started or finished, a node's state update, a model token, a node's own
 progress written with LangGraph's `get_stream_writer`), then the `RunResult`.
-Each agent's calls and tokens are counted through a LangChain callback (so a
-real provider is counted the same way as the scripted model). `arun` is
-`astream` without the tokens, returning only the `RunResult`.
+Each agent's calls and tokens are counted where agents call models, in the
+run's `AgentContext.usage`, from the usage each reply reports (so a real
+provider is counted the same way as the scripted model). `arun` is `astream`
+without the tokens, returning only the `RunResult`.
 """
 
 from __future__ import annotations
@@ -17,21 +18,19 @@ from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
-from uuid import UUID
 
-from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk, BaseMessage
-from langchain_core.outputs import LLMResult
+from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
+from langgraph.channels.last_value import LastValue
+from langgraph.errors import GraphDrained
+from langgraph.runtime import RunControl
 from langgraph.types import Command, Interrupt
 from pydantic import BaseModel, ValidationError
 
 from patterns.errors import UsageError
 from patterns.observability import _hooks as telemetry
-from patterns.observability._pricing import Pricing, active_pricing
 from patterns.resilience.policies import AgentPolicies
-from patterns.runtime import wire
 from patterns.runtime._agent import DEFAULT_RETRY, AgentContext, PatternGraph
 from patterns.runtime._checkpoint import (
     DEFAULT_CHECKPOINT_URL,
@@ -43,7 +42,6 @@ from patterns.runtime._checkpoint import (
 from patterns.runtime._input import INPUT_NODE
 from patterns.runtime._result import RunResult, StepRecord
 from patterns.runtime._spec import PatternSpec
-from patterns.runtime._usage import UsageLedger
 
 __all__ = [
     "CustomEvent",
@@ -187,13 +185,17 @@ async def arun(
     durability: Durability = "sync",
     on_step: Callable[[StepEvent], None] | None = None,
     policies: AgentPolicies | None = None,
+    control: RunControl | None = None,
 ) -> RunResult:
     """Run (or resume) a preset by name, or your declared flow, and return its `RunResult`.
 
     `input=None` uses the preset's sample. `resume=True` continues `thread_id`
     from its last checkpoint; `resume_value` answers a pending `interrupt`.
-    `on_step` is called as each step starts and finishes. This is `astream`
-    without model tokens (models are called without streaming), keeping only its end.
+    `on_step` is called as each step starts and finishes. `control` is a
+    LangGraph `RunControl`: after `control.request_drain()` the run finishes the
+    superstep under way, saves it and stops, with status "drained" (resume it to
+    go on). This is `astream` without model tokens (models are called without
+    streaming), keeping only its end.
 
     Example:
         ```python
@@ -213,6 +215,7 @@ async def arun(
         on_step=on_step,
         policies=policies,
         tokens=False,
+        control=control,
     )
     async with aclosing(events):
         async for event in events:
@@ -234,6 +237,7 @@ async def astream(
     on_step: Callable[[StepEvent], None] | None = None,
     policies: AgentPolicies | None = None,
     tokens: bool = True,
+    control: RunControl | None = None,
 ) -> AsyncGenerator[RunEvent | RunResult, None]:
     """Run (or resume) a flow as `arun` does, yielding its events as they happen, then its `RunResult`.
 
@@ -268,7 +272,6 @@ async def astream(
         raise UsageError(f"durability must be sync, async or exit, not {durability!r}")
     state_in = None if resume else spec.initial_state(validate_input(spec, _input(spec, input)))
     thread_id = thread_id or new_thread_id(pattern)
-    usage = _UsageCallback(active_pricing())
     started = time.perf_counter()
     steps: dict[str, StepRecord] = {}
     # With policies that retry, LangGraph's node retry would multiply the attempts.
@@ -277,13 +280,23 @@ async def astream(
         "langgraph", pattern, thread_id, resumed=resume, node_retry=None if own_retry else DEFAULT_RETRY
     )
 
-    async with observed, open_checkpointer(checkpoint) as saver, thread_lock(checkpoint, thread_id):
-        graph = _compiled(spec, own_retry).copy({"checkpointer": saver})
-        receipts = WriteReceipts(saver)
+    async with (
+        observed,
+        thread_lock(checkpoint, thread_id) as held,
+        open_checkpointer(checkpoint, held) as saver,  # on PostgreSQL, through the lock's connection
+    ):
+        graph = _compiled(spec, own_retry)
+        # In memory nothing outlives the run, so a new run needs no checkpointer at all when the
+        # stream shows how it ends: LangGraph reports a pause in the stream too, and there would
+        # be nothing to resume it from anyway. Otherwise in memory: saved once, at the end.
+        in_memory = checkpoint == "memory"
+        checkpointed = not (in_memory and not resume and _Ending.readable(graph))
+        if checkpointed:
+            graph = graph.copy({"checkpointer": saver})
+        receipts = None if in_memory else WriteReceipts(saver)
         observed.watch(saver, checkpoint)
         config: RunnableConfig = {
             "configurable": {"thread_id": thread_id},
-            "callbacks": [usage],
             "metadata": {"pattern": pattern},  # saved with every checkpoint: a resume checks it
         }
         if resume:
@@ -300,12 +313,17 @@ async def astream(
                     f"resume it with `orch run {saved_pattern} --resume --thread {thread_id}`"
                 )
             values: State = snapshot.values
+            # Tasks with saved results LangGraph reuses instead of running them again (one cut
+            # off by a cancellation may have an error saved beside its result: still reused).
+            saved_before = frozenset(
+                t.id for t in snapshot.tasks if t.result is not None and not t.interrupts
+            )
             if resume_value is not None:
                 _check_answer(thread_id, snapshot.interrupts, resume_value)
             graph_input: Any = Command(resume=resume_value) if resume_value is not None else None
         else:
             # A fresh thread is the common case: one read of its latest checkpoint, no state rebuilt.
-            if await saver.aget_tuple(config) is not None:
+            if checkpointed and await saver.aget_tuple(config) is not None:
                 # A new input on a used thread would be folded into the old state by its reducers.
                 snapshot = await graph.aget_state(config)
                 saved_pattern = snapshot.metadata.get("pattern") if snapshot.metadata else None
@@ -314,46 +332,63 @@ async def astream(
                     f"thread {thread_id!r} already holds a {saved_pattern or 'previous'} run ({what}) in "
                     f"{describe(checkpoint)}: continue it with --resume, or start anew with another --thread"
                 )
-            values, graph_input = state_in or {}, state_in
+            values, graph_input, saved_before = state_in or {}, state_in, frozenset()
         config["recursion_limit"] = spec.recursion_limit(values)
 
         error: str | None = None
         modes: list[Any] = ["tasks", "updates", "custom", *(["messages"] if tokens else [])]
+        context = AgentContext(model=model, policies=policies)  # counts the run's usage
         stream: Any = graph.astream(  # (mode, chunk) pairs, as several modes are asked for
             graph_input,
             config,
-            context=AgentContext(model=model, policies=policies),
+            context=context,
             stream_mode=modes,
-            durability=durability,
+            durability=("exit" if in_memory else durability) if checkpointed else None,
+            control=control,
         )
+        ending, drained = _Ending(), False
         try:
             async with aclosing(stream):
                 async for mode, chunk in stream:
-                    if mode == "tasks" and "input" not in chunk:
-                        await receipts.saved(
-                            chunk["id"]
-                        )  # a finished task: reported once its writes are saved
-                    for event in _events(mode, chunk, steps, started, pattern):
+                    if mode == "tasks" and "input" not in chunk and receipts is not None:
+                        await receipts.saved(chunk["id"])  # a finished task: reported once saved
+                    elif mode == "updates":
+                        ending.see(chunk)
+                    for event in _events(mode, chunk, steps, started, pattern, saved_before):
                         if on_step is not None and isinstance(event, StepEvent):
                             on_step(event)
                         yield event
         except UsageError:
             raise
+        except GraphDrained:  # stopped between supersteps, as `control` asked: saved, to resume
+            drained = True
         except Exception as exc:  # a flow failure is a result to report, not a crash
             error = f"{type(exc).__name__}: {exc}"
-        snapshot = await graph.aget_state(config)
+        status: Literal["completed", "interrupted", "failed", "drained"] = "completed"
+        interrupt = result = None
+        if drained:
+            status = "drained"
+        elif error:
+            status = "failed"
+        elif ending.finished(graph):
+            result = ending.result  # the stream showed the end: no need to rebuild the state
+        elif not checkpointed:  # the stream is all there is, and it shows the end
+            if ending.interrupts:
+                status, interrupt = "interrupted", ending.interrupts[0].value
+            else:
+                status, error = "failed", "the flow ended without producing a result"
+        else:
+            snapshot = await graph.aget_state(config)
+            if snapshot.interrupts:
+                status, interrupt = "interrupted", snapshot.interrupts[0].value
+            elif snapshot.next:
+                status, error = "failed", f"stopped before {', '.join(snapshot.next)}"
+            elif "result" not in snapshot.values:
+                status, error = "failed", "the flow ended without producing a result"
+            else:
+                result = snapshot.values["result"]
 
-    status: Literal["completed", "interrupted", "failed"] = "completed"
-    interrupt = None
-    if error:
-        status = "failed"
-    elif snapshot.interrupts:
-        status, interrupt = "interrupted", snapshot.interrupts[0].value
-    elif snapshot.next:
-        status, error = "failed", f"stopped before {', '.join(snapshot.next)}"
-    elif "result" not in snapshot.values:
-        status, error = "failed", "the flow ended without producing a result"
-    result = snapshot.values.get("result") if status == "completed" else None
+    usage = context.usage
     total = usage.ledger.total()
     yield observed.finish(
         RunResult(
@@ -377,6 +412,37 @@ async def astream(
             resumed=resume,
         )
     )
+
+
+class _Ending:
+    """What the "updates" stream showed of a run's end: its last `result` write, and any pause."""
+
+    def __init__(self) -> None:
+        self.result: Any = None
+        self.wrote_result = False
+        self.interrupts: list[Interrupt] = []
+
+    def see(self, chunk: Mapping[str, Any]) -> None:
+        for node, update in chunk.items():
+            if node == "__interrupt__":
+                self.interrupts.extend(update)
+            elif isinstance(update, Mapping) and "result" in update:
+                self.result, self.wrote_result = update["result"], True
+
+    @staticmethod
+    def readable(graph: PatternGraph) -> bool:
+        """Whether the stream tells how a run of `graph` ends: `result` keeps the last value
+        written (no reducer), and no node has a static breakpoint (which stops a run silently)."""
+        return (
+            isinstance(graph.channels.get("result"), LastValue)
+            and not graph.interrupt_before_nodes
+            and not graph.interrupt_after_nodes
+        )
+
+    def finished(self, graph: PatternGraph) -> bool:
+        """Whether the run surely ended complete, with `result` as its state's: a stream that
+        ended without an error or a pause ran every task, and its last write is the value."""
+        return self.wrote_result and not self.interrupts and self.readable(graph)
 
 
 def _input(spec: PatternSpec, given: Any) -> Any:
@@ -544,13 +610,24 @@ def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> 
 
 
 def _events(
-    mode: str, chunk: Any, steps: dict[str, StepRecord], started: float, pattern: str
+    mode: str,
+    chunk: Any,
+    steps: dict[str, StepRecord],
+    started: float,
+    pattern: str,
+    saved_before: frozenset[str] = frozenset(),
 ) -> list[RunEvent]:
     """The events of one LangGraph stream chunk, and the step records it opens or closes."""
     now = round(time.perf_counter() - started, 6)
     if mode == "tasks":
-        step = _record(chunk, steps, now, pattern)
-        return [step] if step is not None else []
+        events: list[RunEvent] = [e for e in [_record(chunk, steps, now, pattern)] if e is not None]
+        if "input" in chunk and chunk["id"] in saved_before and events:
+            # A task whose writes the interrupted run saved (it finished after its last step
+            # report, or as it was stopped): LangGraph announces it but reuses its writes and
+            # reports no end, so it is reported finished here, once, as it is resumed.
+            done = _record({"id": chunk["id"], "name": chunk["name"]}, steps, now, pattern)
+            events += [done] if done is not None else []
+        return events
     if mode == "updates":  # {node: update}; an interrupt is reported by the RunResult
         return [
             StateUpdate(pattern, node, update, now)
@@ -580,56 +657,3 @@ def _record(
     error = f"{type(chunk['error']).__name__}: {chunk['error']}" if chunk.get("error") else None
     steps[task_id] = record.model_copy(update={"end": now, "status": status, "error": error})
     return StepFinished(pattern, name, record.start, now, status, task_id=task_id, error=error)
-
-
-class _UsageCallback(BaseCallbackHandler):
-    """Counts calls, tokens and cost per agent from what the model reports, for any provider."""
-
-    run_inline = True
-
-    def __init__(self, pricing: Pricing) -> None:
-        self.ledger = UsageLedger()
-        self._agents: dict[UUID, str] = {}
-        self._models: dict[UUID, str] = {}
-        self._pricing = pricing
-        self._cost = 0.0
-        self._unpriced = False
-
-    @property
-    def cost_usd(self) -> float | None:
-        """USD for the tokens counted so far; None once a model without a price was called."""
-        return None if self._unpriced else round(self._cost, 10)
-
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any],
-        messages: list[list[BaseMessage]],
-        *,
-        run_id: UUID,
-        metadata: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        texts = [m.content for m in messages[0] if isinstance(m.content, str)] if messages else []
-        parsed = wire.parse(texts[0], texts[-1]) if len(texts) >= 2 else None
-        self._agents[run_id] = (
-            parsed.name if parsed else str((metadata or {}).get("langgraph_node", "unknown"))
-        )
-        # LangChain puts the model's own name in every call's metadata (its "ls" params).
-        self._models[run_id] = str((metadata or {}).get("ls_model_name") or "unknown")
-
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        agent = self._agents.pop(run_id, "unknown")
-        model = self._models.pop(run_id, "unknown")
-        message = getattr(response.generations[0][0], "message", None) if response.generations else None
-        usage = getattr(message, "usage_metadata", None) or {}
-        prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
-        self.ledger.record(agent, prompt, completion)
-        cost = self._pricing.cost(model, prompt, completion)
-        if cost is None:
-            self._unpriced = True
-        else:
-            self._cost += cost
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._models.pop(run_id, None)
-        self.ledger.record(self._agents.pop(run_id, "unknown"), 0, 0, failed=True)

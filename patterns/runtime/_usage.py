@@ -1,13 +1,14 @@
-"""Per-agent accounting of model calls and tokens: the runner, the adapters and the scripted model share it."""
+"""Per-agent accounting of model calls, tokens and cost: the runner, the adapters and the scripted model share it."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["AgentUsage", "UsageLedger"]
+__all__ = ["AgentUsage", "UsageLedger", "UsageMeter"]
 
 
 class AgentUsage(BaseModel):
@@ -66,3 +67,40 @@ class UsageLedger:
     def reset(self) -> None:
         with self._lock:
             self._by_agent.clear()
+
+
+class UsageMeter:
+    """A run's usage and cost, counted where agents call their models.
+
+    Every `AgentContext` has one (`context.usage`): `call_agent` and the tool
+    agents' model turns record each call in it, so a run's accounting costs a
+    few dictionary updates, not a LangChain callback on every call. Prices come
+    from the active pricing table (`patterns.observability.set_pricing`).
+    """
+
+    def __init__(self) -> None:
+        self.ledger = UsageLedger()
+        self._cost = 0.0
+        self._unpriced = False
+
+    @property
+    def cost_usd(self) -> float | None:
+        """USD for the tokens counted so far; None once a model without a price was called."""
+        return None if self._unpriced else round(self._cost, 10)
+
+    def record(self, agent: str, model: str, message: Any) -> None:
+        """One answered call of `agent` to the model named `model`, with the usage `message` reports."""
+        from patterns.observability._pricing import active_pricing
+
+        usage = getattr(message, "usage_metadata", None) or {}
+        prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
+        self.ledger.record(agent, prompt, completion)
+        cost = active_pricing().cost(model, prompt, completion)
+        if cost is None:
+            self._unpriced = True
+        else:
+            self._cost += cost
+
+    def failed(self, agent: str) -> None:
+        """One call of `agent` that raised (or was cancelled) before the model answered."""
+        self.ledger.record(agent, 0, 0, failed=True)

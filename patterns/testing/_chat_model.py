@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
@@ -19,6 +19,7 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Tool
 from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
@@ -41,6 +42,15 @@ class ScriptedChatModel(BaseChatModel):
 
     brain: ScriptedBrain = Field(default_factory=ScriptedBrain)
     model_name: str = "scripted"
+
+    #: `call_agent` may call `areply` instead of `ainvoke` (see `patterns.runtime.ask_model`).
+    answers_directly: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A subclass that changes how a call is made is called the way it expects.
+        if any(name in vars(cls) for name in _CALL_PATH):
+            cls.answers_directly = False
 
     @property
     def _llm_type(self) -> str:
@@ -104,6 +114,24 @@ class ScriptedChatModel(BaseChatModel):
         reply = self._finish(wire, plan, run_manager, kwargs)
         return _result(reply, self.model_name)
 
+    async def areply(self, messages: list[BaseMessage]) -> AIMessage:
+        """The reply `ainvoke` gives, without LangChain's callback and run-tree machinery.
+
+        `call_agent` calls this when nothing observes the call (see `ask_model`):
+        a scripted reply costs microseconds, and `ainvoke` would add more than
+        the reply itself. The call log still gets the LangGraph node and step.
+        """
+        config = var_child_runnable_config.get() or {}
+        wire, plan = self._plan(messages)
+        # Always yields to the event loop, as a call over the network does (and `ainvoke`'s
+        # callbacks do): a cancellation, such as a worker's step budget, lands here.
+        await asyncio.sleep(plan.delay)
+        reply = self.brain.finish(plan, wire, extra=_step_of(config.get("metadata")))
+        message = _message(reply, self.model_name)
+        # What `ainvoke` merges in from the result's `llm_output`.
+        message.response_metadata = {"token_usage": dict(_usage(reply)), **message.response_metadata}
+        return message
+
     # -- streaming ------------------------------------------------------------
 
     def _stream(
@@ -139,6 +167,17 @@ class ScriptedChatModel(BaseChatModel):
             yield chunk
 
 
+#: What `ainvoke` runs on its way to the reply: a subclass overriding one is never answered by `areply`.
+_CALL_PATH = (
+    "ainvoke",
+    "agenerate",
+    "agenerate_prompt",
+    "_agenerate_with_cache",
+    "_agenerate",
+    "_plan",
+    "_finish",
+)
+
 _ROLE = {"system": "system", "human": "user", "ai": "assistant", "tool": "tool"}
 
 
@@ -172,9 +211,13 @@ def _tool_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _meta(run_manager: CallbackManagerForLLMRun | AsyncCallbackManagerForLLMRun | None) -> dict[str, Any]:
+    return _step_of(getattr(run_manager, "metadata", None))
+
+
+def _step_of(metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     # LangGraph puts the node and superstep in the run metadata; the call log keeps
     # them so crash tests can tell which steps had already been done.
-    metadata = getattr(run_manager, "metadata", None) or {}
+    metadata = metadata or {}
     return {key: metadata[key] for key in ("langgraph_node", "langgraph_step") if key in metadata}
 
 

@@ -198,11 +198,19 @@ class Workers:
     folder: Path
     started: list[Worker] = field(default_factory=list)
 
-    def start(self, settings: Settings, name: str, *args: str, pythonpath: Path | None = None) -> Worker:
+    def start(
+        self,
+        settings: Settings,
+        name: str,
+        *args: str,
+        pythonpath: Path | None = None,
+        env: dict[str, str] | None = None,
+    ) -> Worker:
         log, calls = self.folder / f"{name}.log", self.folder / f"{name}.calls.jsonl"
         # A node name of its own: Celery's remote-control queue is exclusive to one connection.
         node = f"{name}-{uuid.uuid4().hex[:6]}"
         extra = {"PYTHONPATH": str(pythonpath)} if pythonpath else {}
+        extra.update(env or {})
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 [str(ORCH), "worker", "--name", f"{node}@%h", "--call-log", str(calls), *args],
