@@ -138,7 +138,15 @@ _INTRO = {
     "checkpoint": (
         "Checkpoint cost",
         "The LangGraph pattern graph with each checkpointer and durability mode, interleaved; cost per "
-        "superstep is the extra time over the same graph without a checkpointer.",
+        "superstep is the extra time over the same graph without a checkpointer. Settings, as `orch run` "
+        "opens them (`patterns.runtime.open_checkpointer`): SQLite in WAL mode with `synchronous=NORMAL` on "
+        "one connection, where a commit is in the WAL (the OS's cache) when it returns, so it survives a "
+        "process kill and only power loss can drop the last ones (FULL would fsync every write); "
+        "PostgreSQL through a psycopg pool, autocommit, with the server's `fsync` and `synchronous_commit` "
+        "on (a run that holds its thread writes through the lock's one connection instead). `sync` saves "
+        "each superstep before the next starts: what the promise that a killed run never redoes a step "
+        "reported done rests on; `async` saves in the background (a kill can lose the last steps); `exit` "
+        "saves only the end.",
     ),
     "wire": (
         "Wire cost",
