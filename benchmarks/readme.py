@@ -93,7 +93,12 @@ def _summary(doc: dict[str, Any]) -> str:
 
     def efficiency(f: str, scenario: str) -> str:
         row = _find(parallel, candidate=f, scenario=scenario)
-        return f"{fmt(row['efficiency'])}{TIMES}" if row else DASH
+        cell = f"{fmt(row['efficiency'])}{TIMES}" if row else DASH
+        # LangGraph's map-reduce is also measured with `batches_per_task` = the concurrency.
+        grouped = _find(parallel, candidate=f"{f}_grouped", scenario=scenario)
+        if grouped is not None:
+            cell += f" ({fmt(grouped['efficiency'])}{TIMES} with `batches_per_task`)"
+        return cell
 
     def flows(f: str) -> str:
         row = _find(throughput, candidate=f, concurrency=top)

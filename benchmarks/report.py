@@ -112,14 +112,18 @@ _INTRO = {
         "Orchestration overhead",
         "Each pattern's sample flow on the zero-latency scripted model, every candidate interleaved round by "
         "round after warm-up. Per agent step is the flow time divided by the flow's model calls. Ratios are "
-        "medians of this run against the asyncio floor (same agent work, no framework) and against a bare "
-        "LangGraph graph of the same supersteps with no-op nodes.",
+        "medians of this run against the asyncio floor (same agent work, no framework), against a bare "
+        "LangGraph graph of the same supersteps with no-op nodes, and against the pattern graph invoked "
+        "directly (`graph.ainvoke`, no runner, no checkpointer): the last is what the runner adds (step "
+        "records from LangGraph's tasks stream, usage, input and output validation).",
     ),
     "parallel": (
         "Parallel efficiency",
         "Simulated latency on the fan-out agents only (researchers, mappers), so the ideal is exact: one latency "
         "for scatter-gather, one latency per wave of concurrent batches for map-reduce. Efficiency is wall "
-        "time over ideal: lower is better, the ideal is one.",
+        "time over ideal: lower is better, the ideal is one. The bare LangGraph graph has the same fan-out "
+        "with branches that only wait (LangGraph's own cost of that many tasks); LangGraph's map-reduce "
+        "is also run with `batches_per_task` set to the concurrency, one task per wave of batches.",
     ),
     "throughput": (
         "Throughput",
