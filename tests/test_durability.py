@@ -527,3 +527,42 @@ def test_cli_human_arbitration_resumes_with_answer(orch_command: list[str], tmp_
     wrong = orch(orch_command, *resume, "cli-vote-wrong", "--answer", "zookeeper", "--json", cwd=tmp_path)
     assert wrong.returncode in (1, 2), wrong.stdout  # 2 once the answer is refused up front
     assert "Traceback" not in wrong.stderr and "zookeeper" in wrong.stdout + wrong.stderr
+
+
+# -- draining: a run stopped between supersteps on request -----------------------------------
+
+
+async def test_a_drained_run_stops_between_supersteps_and_its_resume_finishes_it(
+    tmp_path: Path, unique_thread_id: str
+) -> None:
+    from langgraph.runtime import RunControl
+
+    from patterns.runtime import StepEvent
+
+    url = f"sqlite:///{tmp_path / 'checkpoints.sqlite'}"
+    model = resolve_model("scripted")
+    uninterrupted = await arun("refinement", model=model, checkpoint="memory")
+    control, events = RunControl(), []
+
+    def drain_after_two(event: StepEvent) -> None:
+        events.append(event)
+        if sum(e.end is not None for e in events) == 2:
+            control.request_drain("budget")
+
+    first = await arun(
+        "refinement",
+        model=model,
+        checkpoint=url,
+        thread_id=unique_thread_id,
+        on_step=drain_after_two,
+        control=control,
+    )
+    assert first.status == "drained" and first.error is None and first.output is None
+    # The superstep under way finished and no task of the next one started: every start has its end.
+    assert [e.agent for e in events if e.end is None] == [e.agent for e in events if e.end is not None]
+    assert len(first.steps) == 2
+
+    rest = await arun("refinement", model=model, checkpoint=url, thread_id=unique_thread_id, resume=True)
+    assert rest.status == "completed" and rest.output == uninterrupted.output
+    assert len(first.steps) + len(rest.steps) == len(uninterrupted.steps)
+    assert first.calls + rest.calls == uninterrupted.calls  # nothing cut off, nothing paid twice

@@ -360,8 +360,11 @@ async def astream(
                         yield event
         except UsageError:
             raise
-        except GraphDrained:  # stopped between supersteps, as `control` asked: saved, to resume
-            drained = True
+        except GraphDrained as exc:
+            if control is not None and control.drain_requested:
+                drained = True  # stopped between supersteps, as `control` asked: saved, to resume
+            else:  # a node's own (the orchestrator's below its quorum): a failure like any other
+                error = f"{type(exc).__name__}: {exc}"
         except Exception as exc:  # a flow failure is a result to report, not a crash
             error = f"{type(exc).__name__}: {exc}"
         status: Literal["completed", "interrupted", "failed", "drained"] = "completed"
