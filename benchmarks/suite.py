@@ -444,14 +444,12 @@ class Suite:
             if pattern not in self.patterns:
                 continue
             self.note(f"parallel: {pattern}")
+
+            def brain(latency: float = latency, slow: frozenset[str] = slow) -> ScriptedBrain:
+                return _FanOutLatency(latency=LatencyPolicy(mean=latency), slow_roles=slow)
+
             candidates = {
-                name: _bind(
-                    self.run,
-                    name,
-                    pattern,
-                    data,
-                    _FanOutLatency(latency=LatencyPolicy(mean=latency), slow_roles=slow),
-                )
+                name: _bind(self.run, name, pattern, data, brain())
                 for name in [FLOOR, *self.runnable(pattern)]
             }
             # LangGraph itself on the same fan-out, branches that only wait: what no pattern
@@ -461,13 +459,7 @@ class Suite:
             if pattern == "map_reduce" and REFERENCE in candidates:
                 # The setting for thousands of batches: one LangGraph task per wave of them.
                 grouped = {**data, "batches_per_task": p.map_concurrency}
-                candidates[GROUPED] = _bind(
-                    self.run,
-                    REFERENCE,
-                    pattern,
-                    grouped,
-                    _FanOutLatency(latency=LatencyPolicy(mean=latency), slow_roles=slow),
-                )
+                candidates[GROUPED] = _bind(self.run, REFERENCE, pattern, grouped, brain())
             outcomes = await self.timed(candidates, p.parallel_repeats)
             base = {"scenario": pattern, **params, "ideal_ms": _ms(ideal)}
             scenario_rows = self.timed_rows(outcomes, base)
@@ -1039,7 +1031,7 @@ def _cold_start(repeats: int) -> list[dict[str, Any]]:
         for argv in _COLD_COMMANDS:
             t0 = time.perf_counter()
             proc = subprocess.run(
-                [str(orch), *argv], capture_output=True, text=True, cwd=tempfile.gettempdir()
+                [str(orch), *argv], capture_output=True, text=True, cwd=tempfile.gettempdir(), timeout=120
             )
             samples[argv].append(time.perf_counter() - t0)
             exits[argv] = proc.returncode

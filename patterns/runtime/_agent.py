@@ -216,7 +216,7 @@ async def ask_model(
             meter.failed(who)
         raise
     if meter is not None:
-        meter.record(who, telemetry.describe_model(priced_as or model)[1], message)
+        meter.record(who, priced_as or model, message)
     return message
 
 

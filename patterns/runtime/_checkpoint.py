@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import hashlib
 import inspect
 import os
@@ -210,6 +211,17 @@ _POSTGRES_EXTRA = (
 @asynccontextmanager
 async def _postgres_on(url: str, held: HeldThread) -> AsyncIterator[BaseCheckpointSaver[Any]]:
     """A saver writing through the connection holding `held`'s lock; it serializes its own use of it."""
+    saver = _held_saver_type()(held.connection)
+    saver.held = held
+    if url not in _set_up:
+        await saver.setup()
+        _set_up.add(url)
+    yield saver
+
+
+@functools.cache
+def _held_saver_type() -> Any:
+    """The saver class for a held thread, made once (LangGraph's PostgreSQL saver is an extra)."""
     try:
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
     except ImportError:
@@ -224,6 +236,8 @@ async def _postgres_on(url: str, held: HeldThread) -> AsyncIterator[BaseCheckpoi
         thread, not be reported as a failed flow.
         """
 
+        held: HeldThread
+
         async def aput(
             self,
             config: RunnableConfig,
@@ -234,7 +248,7 @@ async def _postgres_on(url: str, held: HeldThread) -> AsyncIterator[BaseCheckpoi
             try:
                 return await super().aput(config, checkpoint, metadata, new_versions)
             except psycopg.OperationalError as exc:
-                raise _lost(held, exc) from exc
+                raise _lost(self.held, exc) from exc
 
         async def aput_writes(
             self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str, task_path: str = ""
@@ -242,13 +256,9 @@ async def _postgres_on(url: str, held: HeldThread) -> AsyncIterator[BaseCheckpoi
             try:
                 await super().aput_writes(config, writes, task_id, task_path)
             except psycopg.OperationalError as exc:
-                raise _lost(held, exc) from exc
+                raise _lost(self.held, exc) from exc
 
-    saver = HeldSaver(held.connection)
-    if url not in _set_up:
-        await saver.setup()
-        _set_up.add(url)
-    yield saver
+    return HeldSaver
 
 
 def _lost(held: HeldThread, exc: Exception) -> ThreadBusy:

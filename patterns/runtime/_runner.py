@@ -290,7 +290,8 @@ async def astream(
         # stream shows how it ends: LangGraph reports a pause in the stream too, and there would
         # be nothing to resume it from anyway. Otherwise in memory: saved once, at the end.
         in_memory = checkpoint == "memory"
-        checkpointed = not (in_memory and not resume and _Ending.readable(graph))
+        readable = _Ending.readable(graph)
+        checkpointed = not (in_memory and not resume and readable)
         if checkpointed:
             graph = graph.copy({"checkpointer": saver})
         receipts = None if in_memory else WriteReceipts(saver)
@@ -373,7 +374,7 @@ async def astream(
             status = "drained"
         elif error:
             status = "failed"
-        elif ending.finished(graph):
+        elif readable and ending.finished():
             result = ending.result  # the stream showed the end: no need to rebuild the state
         elif not checkpointed:  # the stream is all there is, and it shows the end
             if ending.interrupts:
@@ -442,10 +443,11 @@ class _Ending:
             and not graph.interrupt_after_nodes
         )
 
-    def finished(self, graph: PatternGraph) -> bool:
-        """Whether the run surely ended complete, with `result` as its state's: a stream that
-        ended without an error or a pause ran every task, and its last write is the value."""
-        return self.wrote_result and not self.interrupts and self.readable(graph)
+    def finished(self) -> bool:
+        """Whether the run of a `readable` graph surely ended complete, with `result` as its
+        state's: a stream that ended without an error or a pause ran every task, and its last
+        write is the value."""
+        return self.wrote_result and not self.interrupts
 
 
 def _input(spec: PatternSpec, given: Any) -> Any:

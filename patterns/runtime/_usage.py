@@ -82,20 +82,25 @@ class UsageMeter:
         self.ledger = UsageLedger()
         self._cost = 0.0
         self._unpriced = False
+        self._names: dict[int, str] = {}  # by the model object's id: a run's models live as long as it
 
     @property
     def cost_usd(self) -> float | None:
         """USD for the tokens counted so far; None once a model without a price was called."""
         return None if self._unpriced else round(self._cost, 10)
 
-    def record(self, agent: str, model: str, message: Any) -> None:
-        """One answered call of `agent` to the model named `model`, with the usage `message` reports."""
+    def record(self, agent: str, model: Any, message: Any) -> None:
+        """One answered call of `agent` to chat model `model`, with the usage `message` reports."""
+        from patterns.observability._hooks import describe_model
         from patterns.observability._pricing import active_pricing
 
         usage = getattr(message, "usage_metadata", None) or {}
         prompt, completion = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
         self.ledger.record(agent, prompt, completion)
-        cost = active_pricing().cost(model, prompt, completion)
+        name = self._names.get(id(model))
+        if name is None:  # LangChain's ls params: a few microseconds, once per model and run
+            name = self._names[id(model)] = describe_model(model)[1]
+        cost = active_pricing().cost(name, prompt, completion)
         if cost is None:
             self._unpriced = True
         else:
