@@ -34,9 +34,20 @@ from patterns.flow_control import Overloaded
 from patterns.observability import _hooks as telemetry
 from patterns.runtime import describe
 
-__all__ = ["SEGMENT_TASK", "Consumer", "app", "configure", "declare", "publish", "queue_depth"]
+__all__ = [
+    "BRANCH_TASK",
+    "SEGMENT_TASK",
+    "Consumer",
+    "app",
+    "configure",
+    "declare",
+    "publish",
+    "publish_branch",
+    "queue_depth",
+]
 
 SEGMENT_TASK = "orch.segment"
+BRANCH_TASK = "orch.branch"
 
 _log = logging.getLogger(__name__)
 
@@ -100,7 +111,7 @@ def configure(settings: Settings, *, visibility_timeout: float = 3600.0) -> Cele
         broker_transport_options=transport,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=5,
-        task_queues=layout.partitions,
+        task_queues=[*layout.partitions, layout.branch_queue],
         task_default_queue=layout.queue_name(0),
         task_create_missing_queues=False,
         task_acks_late=True,
@@ -142,8 +153,6 @@ def publish(settings: Settings, thread_id: str, segment: int, partition: int, *,
 
     Raises `Overloaded` when the broker refuses the message because the queue is full.
     """
-    from amqp.exceptions import MessageNacked
-
     layout = Layout(settings)
     options: dict[str, Any] = {"queue": layout.partition(partition)}
     if wait and settings.rabbitmq:
@@ -154,20 +163,39 @@ def publish(settings: Settings, thread_id: str, segment: int, partition: int, *,
         }
     elif wait:
         options["countdown"] = settings.retry_delay  # Redis: the worker holds it until then
+    where = layout.wait_queue.name if wait else layout.queue_name(partition)
+    _send(
+        settings, SEGMENT_TASK, (thread_id, segment), where, options, f"add workers for partition {partition}"
+    )
+
+
+def publish_branch(
+    settings: Settings, thread_id: str, key: str, agent: str, payload: dict[str, Any], label: str | None
+) -> None:
+    """Publish one branch of `thread_id`'s fan-out (`key` names it) to the branch queue.
+
+    Raises `Overloaded` when the queue is full (the caller asks the branch itself).
+    """
+    queue = Layout(settings).branch_queue
+    _send(settings, BRANCH_TASK, (thread_id, key, agent, payload, label), queue.name, {"queue": queue}, "")
+
+
+def _send(
+    settings: Settings, task: str, args: tuple[Any, ...], where: str, options: dict[str, Any], advice: str
+) -> None:
+    from amqp.exceptions import MessageNacked
+
     try:
-        # The submitter's trace goes with the message: the worker's spans continue it.
+        # The publisher's trace goes with the message: the worker's spans continue it.
         trace = telemetry.trace_headers()
-        app.send_task(
-            SEGMENT_TASK, args=(thread_id, segment), kwargs={"trace": trace} if trace else {}, **options
-        )
+        app.send_task(task, args=args, kwargs={"trace": trace} if trace else {}, **options)
     except Exception as exc:
         if not _nacked(exc, MessageNacked):
             raise _broker_error(settings, exc) from None
-        where = layout.wait_queue.name if wait else layout.queue_name(partition)
         depth = queue_depth(settings, where)
         raise Overloaded(
-            f"queue {where} is full (it holds {depth} runs; its bound is {settings.max_queued}): "
-            f"retry after {settings.retry_after:g} s, or add workers for partition {partition}",
+            f"queue {where} is full (it holds {depth} messages; its bound is {settings.max_queued}): "
+            f"retry after {settings.retry_after:g} s{', or ' + advice if advice else ''}",
             depth=depth,
             capacity=settings.max_queued,
             retry_after=settings.retry_after,

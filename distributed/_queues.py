@@ -13,6 +13,8 @@ RabbitMQ (one exchange per role, all named after the prefix):
   while it waits, and a full partition keeps it waiting rather than losing it
   (at-least-once dead-lettering).
 - `PREFIX.dead`: poison messages, kept for inspection; the runs table says why.
+- `PREFIX.branches`: a map's batches, for any worker to ask (`--spread-branches`),
+  bounded and delivery-limited as a partition is; every worker consumes it.
 
 Quorum queues because classic queues have no delivery limit, and their
 dead-lettering is at most once. Measured on RabbitMQ 3.10: a quorum queue
@@ -90,6 +92,11 @@ class Layout:
         return Queue(name, self.wait_exchange, routing_key=name, queue_arguments=arguments)
 
     @cached_property
+    def branch_queue(self) -> Queue:
+        name = f"{self.settings.prefix}.branches"
+        return Queue(name, self.exchange, routing_key=name, queue_arguments=self._partition_arguments())
+
+    @cached_property
     def dead_queue(self) -> Queue:
         name = f"{self.settings.prefix}.dead"
         return Queue(name, self.dead_exchange, routing_key=name, queue_arguments={"x-queue-type": "quorum"})
@@ -97,8 +104,8 @@ class Layout:
     def all_queues(self) -> list[Queue]:
         """Everything to declare (RabbitMQ) or to delete when a layout is retired."""
         if not self.settings.rabbitmq:
-            return list(self.partitions)
-        return [*self.partitions, self.wait_queue, self.dead_queue]
+            return [*self.partitions, self.branch_queue]
+        return [*self.partitions, self.branch_queue, self.wait_queue, self.dead_queue]
 
     def _partition_arguments(self) -> dict[str, Any] | None:
         if not self.settings.rabbitmq:

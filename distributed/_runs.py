@@ -67,6 +67,18 @@ CREATE TABLE IF NOT EXISTS orch_runs (
     finished_at   timestamptz
 );
 CREATE INDEX IF NOT EXISTS orch_runs_status ON orch_runs (status, updated_at);
+-- A map's batches asked by any worker (distributed._branches), until their run ends.
+CREATE TABLE IF NOT EXISTS orch_branches (
+    key               text PRIMARY KEY,
+    thread_id         text NOT NULL,
+    agent             text NOT NULL,
+    reply             jsonb NOT NULL,
+    prompt_tokens     integer NOT NULL,
+    completion_tokens integer NOT NULL,
+    worker            text NOT NULL,
+    created_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS orch_branches_thread ON orch_branches (thread_id);
 """
 
 # Per process and URL: a prefork worker child must not share its parent's sockets.
@@ -264,6 +276,7 @@ class Runs:
 
     def give_up(self, thread_id: str, segment: int, limit: int) -> None:
         """A poison message: dead, with the last error its deliveries left."""
+        self._forget_branches(thread_id)
         self._update(
             thread_id,
             segment,
@@ -327,6 +340,8 @@ class Runs:
         answer_used: bool = False,
     ) -> None:
         """The run completed, failed, or now waits for a human."""
+        if status in TERMINAL:
+            self._forget_branches(thread_id)
         self._update(
             thread_id,
             segment,
@@ -341,6 +356,11 @@ class Runs:
             error=error,
             answer_used=answer_used,
         )
+
+    def _forget_branches(self, thread_id: str) -> None:
+        # Kept for a resume of the run; once it has ended, nothing will ask for them.
+        with self._connection() as connection:
+            connection.execute("DELETE FROM orch_branches WHERE thread_id = %s", (thread_id,))
 
     def _update(self, thread_id: str, segment: int, assignments: str, **values: Any) -> None:
         with self._connection() as connection:

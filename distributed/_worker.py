@@ -21,33 +21,48 @@ finished steps, or seconds), the worker asks LangGraph to drain the run
 way finishes and is saved (durability "sync"), no task of the next one starts,
 and `arun` returns status "drained". Nothing is cancelled half-way, so no step
 is cut off after its model call and run again by the next segment.
+
+The worker's other task asks one published map batch (`--spread-branches`,
+`distributed._branches`): under the batch's lock, unless it is answered or
+being asked already, and only while its run is running.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from celery import Task
 from celery.exceptions import Reject
 from langchain_core.language_models import BaseChatModel
 from langgraph.runtime import RunControl
 
-from distributed._app import SEGMENT_TASK, app, publish
+from distributed._app import BRANCH_TASK, SEGMENT_TASK, app, publish, publish_branch
+from distributed._branches import SpreadBranches, ask_once, find_agent
 from distributed._flows import load_flow
 from distributed._runs import Run, Runs, RunStatus
 from distributed._settings import Settings
 from patterns.errors import ThreadBusy, UsageError
 from patterns.flow_control import Overloaded
 from patterns.observability import _hooks as telemetry
-from patterns.runtime import PatternSpec, RunResult, StepEvent, arun, open_checkpointer, resolve_model
+from patterns.runtime import (
+    AgentContext,
+    PatternSpec,
+    RunResult,
+    StepEvent,
+    arun,
+    open_checkpointer,
+    resolve_model,
+)
 from patterns.testing import FaultPolicy, LatencyPolicy
 
-__all__ = ["WorkerOptions", "prepare_database", "run_segment", "set_options"]
+__all__ = ["WorkerOptions", "prepare_database", "run_branch", "run_segment", "set_options"]
 
 _log = logging.getLogger(__name__)
 
@@ -70,6 +85,9 @@ class WorkerOptions:
     latency: float = 0.0
     fault_rate: float = 0.0
     call_log: Path | None = None
+    #: Seconds a map's published batch waits for another worker before it is asked here;
+    #: None asks every batch here (`--spread-branches`).
+    spread_branches: float | None = None
 
     def chat_model(self) -> BaseChatModel:
         return resolve_model(
@@ -104,8 +122,6 @@ def prepare_database(url: str) -> None:
 
 
 async def _set_up_checkpoints(url: str) -> None:
-    import psycopg
-
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
         # Polled, not a blocking pg_advisory_lock: the migrations CREATE INDEX CONCURRENTLY,
         # which waits for every open transaction, and a session blocked on the lock is one:
@@ -157,7 +173,7 @@ def _deliver(options: WorkerOptions, thread_id: str, segment: int, worker: str) 
             runs.give_up(thread_id, segment, settings.delivery_limit)
             raise Reject(f"delivered {run.attempts} times", requeue=False)  # to PREFIX.dead
         try:
-            return _run(options, runs, run)
+            return _run(options, runs, run, worker)
         except _Busy as exc:
             _log.info("segment %s of %s: %s", segment, thread_id, exc)
             runs.busy(thread_id, segment)
@@ -206,10 +222,10 @@ def _claim(runs: Runs, thread_id: str, segment: int, worker: str) -> Run | None:
         pause = min(pause * 2, 0.5)
 
 
-def _run(options: WorkerOptions, runs: Runs, run: Run) -> str:
+def _run(options: WorkerOptions, runs: Runs, run: Run, worker: str) -> str:
     steps = 0
     while True:
-        outcome = asyncio.run(_segment(options, run))
+        outcome = asyncio.run(_segment(options, run, worker))
         steps += outcome.steps
         if outcome.result is not None:
             _record(runs, run, outcome.result, steps, outcome.answered)
@@ -265,7 +281,7 @@ class _Outcome:
     answered: bool
 
 
-async def _segment(options: WorkerOptions, run: Run) -> _Outcome:
+async def _segment(options: WorkerOptions, run: Run, worker: str) -> _Outcome:
     spec = load_flow(run.pattern, run.flow)
     url = options.settings.database_url
     before, waiting = await _look(spec, url, run.thread_id)
@@ -275,18 +291,20 @@ async def _segment(options: WorkerOptions, run: Run) -> _Outcome:
     answer = run.answer if waiting else None
     budget = _Budget(options.budget_steps, options.budget_seconds)
     try:
-        result = await arun(
-            spec,
-            None if started else run.input,
-            model=options.chat_model(),
-            checkpoint=url,
-            thread_id=run.thread_id,
-            resume=started,
-            resume_value=answer,
-            durability="sync",
-            on_step=budget,
-            control=budget.control,
-        )
+        async with _branches(options, run, worker) as branches:
+            result = await arun(
+                spec,
+                None if started else run.input,
+                model=options.chat_model(),
+                checkpoint=url,
+                thread_id=run.thread_id,
+                resume=started,
+                resume_value=answer,
+                durability="sync",
+                on_step=budget,
+                control=budget.control,
+                branches=branches,
+            )
         if result.status == "drained":
             return _Outcome(None, budget.done, answer is not None)
     except ThreadBusy as exc:
@@ -299,6 +317,68 @@ async def _segment(options: WorkerOptions, run: Run) -> _Outcome:
     finally:
         budget.close()
     return _Outcome(result, budget.done, answer is not None)
+
+
+def _branches(options: WorkerOptions, run: Run, worker: str) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Where the run's map batches are asked: across the workers with `--spread-branches`, else here."""
+    if options.spread_branches is None:
+        return contextlib.nullcontext()
+    settings = options.settings
+
+    def publish(key: str, agent: str, payload: dict[str, Any], label: str | None) -> None:
+        publish_branch(settings, run.thread_id, key, agent, payload, label)
+
+    return SpreadBranches(
+        settings.database_url, run.thread_id, worker, publish, claim_wait=options.spread_branches
+    )
+
+
+@app.task(bind=True, name=BRANCH_TASK)  # type: ignore[untyped-decorator]  # Celery's decorator is unannotated
+def run_branch(
+    self: Task[Any, Any],
+    thread_id: str,
+    key: str,
+    agent: str,
+    payload: dict[str, Any],
+    label: str | None,
+    trace: dict[str, str] | None = None,
+) -> str:
+    """Celery's entry point for one published map batch: ask it and keep its reply, unless taken.
+
+    A batch that fails here is left to its run, which asks it itself once nobody
+    holds it: the message is acknowledged either way.
+    """
+    if _options is None:
+        raise Reject("this worker was not started with `orch worker`", requeue=True)
+    try:
+        with telemetry.continued_trace(trace):
+            return asyncio.run(
+                _ask_branch(_options, thread_id, key, agent, payload, label, str(self.request.hostname))
+            )
+    except Exception as exc:
+        _log.warning("branch %s of %s: %s: %s, left to its run", key, thread_id, type(exc).__name__, exc)
+        return "failed: left to its run"
+
+
+async def _ask_branch(
+    options: WorkerOptions,
+    thread_id: str,
+    key: str,
+    agent: str,
+    payload: dict[str, Any],
+    label: str | None,
+    worker: str,
+) -> str:
+    run = await asyncio.to_thread(Runs(options.settings.database_url).get, thread_id)
+    if run is None or run.status != "running":
+        return "its run is not running: dropped"  # a duplicate outliving its map
+    found = find_agent(load_flow(run.pattern, run.flow), agent)
+    async with await psycopg.AsyncConnection.connect(options.settings.database_url, autocommit=True) as db:
+        context = AgentContext(model=options.chat_model())
+        kept = await ask_once(db, key, thread_id, worker, context, found, payload, label)
+    if kept is None:
+        return "being asked elsewhere"
+    return "asked" if kept.worker == worker else "already answered"
 
 
 async def _look(spec: PatternSpec, url: str, thread_id: str) -> tuple[str | None, bool]:

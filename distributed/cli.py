@@ -123,6 +123,16 @@ def register(sub: Any, parsers: dict[str, argparse.ArgumentParser]) -> None:
         "(default: twice --budget-seconds, at least 60; the thread's lock refuses a second owner)",
     )
     worker.add_argument(
+        "--spread-branches",
+        type=number(low=0, high=3600, unit="seconds"),
+        nargs="?",
+        const=1.0,
+        default=None,
+        metavar="SECONDS",
+        help="ask a map's batches on any worker, their replies kept by key (a resumed map reuses them); "
+        "a batch nobody took within SECONDS (default 1) is asked here",
+    )
+    worker.add_argument(
         "--call-log", metavar="FILE", default=None, help="scripted model: append each call to this JSONL"
     )
     worker.add_argument("--loglevel", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default="INFO")
@@ -270,6 +280,7 @@ def _worker(args: argparse.Namespace) -> int:
         latency=args.latency,
         fault_rate=args.fault_rate,
         call_log=Path(args.call_log) if args.call_log else None,
+        spread_branches=args.spread_branches,
     )
     options.chat_model()  # a bad --model or --base-url is refused now, not at the first run
     prepare_database(settings.database_url)
@@ -281,7 +292,8 @@ def _worker(args: argparse.Namespace) -> int:
     layout = Layout(settings)
     argv = [
         "worker",
-        f"--queues={','.join(layout.queue_name(p) for p in partitions)}",
+        # Every worker asks other runs' map batches too, whether or not it spreads its own.
+        f"--queues={','.join([*(layout.queue_name(p) for p in partitions), layout.branch_queue.name])}",
         f"--concurrency={args.concurrency}",
         f"--pool={args.pool}",
         f"--hostname={args.name or f'orch-{os.getpid()}@%h'}",

@@ -12,6 +12,10 @@ superstep (each finished task's writes are merged into a list of them all), so
 `batches_per_task=k` sends one `map_batches` task per k batches, which runs
 them concurrently in the same slots. A task is then the unit of checkpointing:
 a crash redoes the unfinished tasks' batches, and a step record covers a task.
+
+Each batch is asked with `call_branch`: on a run given `branches` (the
+distributed workers' `--spread-branches`), batches are asked on other workers
+and their replies kept by key, so a resumed map reuses the replies it got.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from pydantic import BaseModel, Field, field_validator
 from typing_extensions import TypedDict  # pydantic reads its schema on 3.11 (the server's /schemas)
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in, call_agent
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, AgentContext, Ask, PatternGraph, ask_in
+from patterns.runtime._branches import call_branch
 from patterns.runtime._input import add_input
 from patterns.runtime._spec import PatternSpec
 
@@ -305,7 +310,10 @@ def build_map_reduce(
         # semaphore as queued branches, so no finished batch would be saved until the
         # last wave started, and a crash would redo them all.
         async with runtime.context.slots("map_batch", state["max_concurrency"]):
-            reply = await call_agent(runtime.context, mapper, mapper_payload(state))
+            # On a run given `branches` (the distributed workers'), the batch may be asked elsewhere.
+            reply = await call_branch(
+                runtime.context, mapper, mapper_payload(state), branch=str(state["batch"])
+            )
         return batch_update(state, reply, combine)
 
     async def map_batches(state: BatchGroup, runtime: Runtime[AgentContext]) -> MapReduceState:

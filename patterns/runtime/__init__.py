@@ -4,11 +4,13 @@
 `call_agent` renders it in the two-message wire format (`patterns.runtime.wire`),
 calls the run's model (or the agent's own) with the run's policies and
 validates the reply (`ask_model` is the model call itself, counted in the
-run's `AgentContext.usage`, for a node that builds its own messages); `open_checkpointer` opens a LangGraph saver from a URL;
-`arun` runs a registered pattern and returns a `RunResult` with its step
-records and token usage; `astream` runs it yielding typed events (`RunEvent`:
-steps started and finished, state updates, model tokens, nodes' own progress)
-and then the `RunResult`; `PatternSpec` is what a pattern declares about itself.
+run's `AgentContext.usage`, for a node that builds its own messages;
+`call_branch` asks one branch of a fan-out, on the run's `Branches` when it
+has them); `open_checkpointer` opens a LangGraph saver from a URL; `arun`
+runs a registered pattern and returns a `RunResult` with its step records and
+token usage; `astream` runs it yielding typed events (`RunEvent`: steps
+started and finished, state updates, model tokens, nodes' own progress) and
+then the `RunResult`; `PatternSpec` is what a pattern declares about itself.
 """
 
 from patterns.runtime import wire
@@ -22,6 +24,7 @@ from patterns.runtime._agent import (
     call_agent,
     parse_reply,
 )
+from patterns.runtime._branches import Branches, call_branch
 from patterns.runtime._checkpoint import (
     DEFAULT_CHECKPOINT_URL,
     HeldThread,
@@ -60,6 +63,7 @@ __all__ = [
     "Agent",
     "AgentContext",
     "AgentUsage",
+    "Branches",
     "CustomEvent",
     "HeldThread",
     "Ask",
@@ -83,6 +87,7 @@ __all__ = [
     "astream",
     "ask_model",
     "call_agent",
+    "call_branch",
     "describe",
     "get_flow",
     "idempotency_key",

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeAlias, TypeVar
 
 from langchain_core.callbacks import BaseCallbackManager
 from langchain_core.globals import get_llm_cache
@@ -34,6 +34,9 @@ from patterns.observability import _hooks as telemetry
 from patterns.resilience.policies import AgentPolicies, PolicyFields, protected_call
 from patterns.runtime import wire
 from patterns.runtime._usage import UsageMeter
+
+if TYPE_CHECKING:
+    from patterns.runtime._branches import Branches
 
 __all__ = [
     "DEFAULT_RETRY",
@@ -299,6 +302,8 @@ class AgentContext:
             else the scripted model). The name form is what a JSON context carries.
         policies: `AgentPolicies`, or their JSON form (`PolicyFields` or a mapping of
             its fields); None runs every call unprotected.
+        branches: Where a fan-out's branches are asked (`patterns.runtime.Branches`);
+            None asks them here. The distributed workers spread them over the cluster.
 
     Example:
         ```python
@@ -309,6 +314,7 @@ class AgentContext:
 
     model: BaseChatModel
     policies: AgentPolicies | None = None
+    branches: Branches | None = None
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict, init=False, repr=False, compare=False)
     usage: UsageMeter = field(default_factory=UsageMeter, init=False, repr=False, compare=False)
 
@@ -316,9 +322,11 @@ class AgentContext:
         self,
         model: BaseChatModel | str | None = None,
         policies: AgentPolicies | PolicyFields | Mapping[str, Any] | None = None,
+        branches: Branches | None = None,
     ) -> None:
         object.__setattr__(self, "model", model)
         object.__setattr__(self, "policies", policies)
+        object.__setattr__(self, "branches", branches)
         object.__setattr__(self, "_slots", {})
         object.__setattr__(self, "usage", UsageMeter())
         self.__post_init__()

@@ -32,6 +32,7 @@ from patterns.errors import UsageError
 from patterns.observability import _hooks as telemetry
 from patterns.resilience.policies import AgentPolicies
 from patterns.runtime._agent import DEFAULT_RETRY, AgentContext, PatternGraph
+from patterns.runtime._branches import Branches
 from patterns.runtime._checkpoint import (
     DEFAULT_CHECKPOINT_URL,
     WriteReceipts,
@@ -186,6 +187,7 @@ async def arun(
     on_step: Callable[[StepEvent], None] | None = None,
     policies: AgentPolicies | None = None,
     control: RunControl | None = None,
+    branches: Branches | None = None,
 ) -> RunResult:
     """Run (or resume) a preset by name, or your declared flow, and return its `RunResult`.
 
@@ -216,6 +218,7 @@ async def arun(
         policies=policies,
         tokens=False,
         control=control,
+        branches=branches,
     )
     async with aclosing(events):
         async for event in events:
@@ -238,6 +241,7 @@ async def astream(
     policies: AgentPolicies | None = None,
     tokens: bool = True,
     control: RunControl | None = None,
+    branches: Branches | None = None,
 ) -> AsyncGenerator[RunEvent | RunResult, None]:
     """Run (or resume) a flow as `arun` does, yielding its events as they happen, then its `RunResult`.
 
@@ -338,7 +342,7 @@ async def astream(
 
         error: str | None = None
         modes: list[Any] = ["tasks", "updates", "custom", *(["messages"] if tokens else [])]
-        context = AgentContext(model=model, policies=policies)  # counts the run's usage
+        context = AgentContext(model=model, policies=policies, branches=branches)  # counts the run's usage
         stream: Any = graph.astream(  # (mode, chunk) pairs, as several modes are asked for
             graph_input,
             config,

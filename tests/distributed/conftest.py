@@ -209,7 +209,8 @@ class Workers:
         log, calls = self.folder / f"{name}.log", self.folder / f"{name}.calls.jsonl"
         # A node name of its own: Celery's remote-control queue is exclusive to one connection.
         node = f"{name}-{uuid.uuid4().hex[:6]}"
-        extra = {"PYTHONPATH": str(pythonpath)} if pythonpath else {}
+        inherited = [os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else []
+        extra = {"PYTHONPATH": os.pathsep.join([str(pythonpath), *inherited])} if pythonpath else {}
         extra.update(env or {})
         with log.open("wb") as out:
             proc = subprocess.Popen(

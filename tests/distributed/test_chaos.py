@@ -12,7 +12,8 @@ when the chaos comes.
 - Killed: the worker that owns a running thread (the runs table says which)
   is SIGKILLed at seeded random points and a replacement started; the first
   kill lands between a booking and the save of its step, so that step runs
-  again and must book with the same key.
+  again and must book with the same key. The prefork variant spreads maps'
+  batches over the workers (`--spread-branches`).
 - Raced (Redis): a visibility timeout shorter than a run hands running
   messages to a second worker; the thread's lock refuses it.
 - Stopped (Redis): a worker is SIGSTOPped past the visibility timeout, its
@@ -382,7 +383,8 @@ async def test_killed_workers_lose_nothing_double_nothing_fork_nothing(
 
 
 async def test_killed_prefork_workers_lose_nothing(chaos: Chaos, monkeypatch: pytest.MonkeyPatch) -> None:
-    chaos.worker_args = ("--pool", "prefork", "--concurrency", "2", "--latency", LATENCY)
+    # Maps' batches spread over the workers too: a killed map's successor reuses the replies kept.
+    chaos.worker_args = ("--pool", "prefork", "--concurrency", "2", "--latency", LATENCY, "--spread-branches")
     figures = await run_with_kills(chaos, monkeypatch, threads=12, kills=2, seed=41, tag="prefork")
     assert figures["kills"] == 2 and figures["bookings"] == 3
     assert figures["booking attempts"] > figures["bookings"], (
