@@ -105,15 +105,16 @@ async def arun(
         result = await arun("semantic_kernel", flow, {"message": "..."}, brain=brain)
         ```
     """
-    from adapters._common import FlowRun, initial_state
+    from adapters._common import FlowRun, flow_input
     from patterns.observability import _hooks as telemetry
     from patterns.runtime import get_flow
     from patterns.testing import ScriptedBrain
 
     spec = get_flow(flow)
     adapter = _load(framework)
-    state = initial_state(spec, input)
-    flow_run = FlowRun(framework, spec, brain or ScriptedBrain(), policies=policies)
+    given = flow_input(spec, input)
+    state = spec.initial_state(given)
+    flow_run = FlowRun(framework, spec, brain or ScriptedBrain(), policies=policies, input=given)
     _own_models(framework, flow_run, base_url is not None)
     try:
         # The run's span is current while the framework runs, so its own spans (AutoGen's

@@ -55,6 +55,7 @@ __all__ = [
     "flow_builder",
     "human_arbitrator",
     "human_prompt",
+    "flow_input",
     "initial_state",
     "parse",
     "quiet_framework_logs",
@@ -175,12 +176,17 @@ def flow_builder(framework: str, builders: Mapping[str, B], pattern: str) -> B:
         ) from None
 
 
-def initial_state(flow: str | PatternSpec, data: Any) -> dict[str, Any]:
-    """The validated initial state of a flow (a preset by name, or declared), as the LangGraph runner builds it."""
+def flow_input(flow: str | PatternSpec, data: Any) -> BaseModel:
+    """A flow's validated input: `data`, or its sample when None."""
     spec = get_flow(flow)
     if data is None and spec.sample is None:
         raise UsageError(f"this {spec.name} flow has no sample input: pass its input")
-    return spec.initial_state(validate_input(spec, spec.sample if data is None else data))
+    return validate_input(spec, spec.sample if data is None else data)
+
+
+def initial_state(flow: str | PatternSpec, data: Any) -> dict[str, Any]:
+    """The validated initial state of a flow (a preset by name, or declared), as the LangGraph runner builds it."""
+    return get_flow(flow).initial_state(flow_input(flow, data))
 
 
 def agents_of(spec: PatternSpec) -> list[Agent[Any]]:
@@ -238,6 +244,8 @@ class FlowRun:
     brain: ScriptedBrain
     policies: AgentPolicies | None = None
     recorder: StepRecorder = field(default_factory=StepRecorder)
+    #: The run's input as `adapters.arun` validated it (None: read it from the state).
+    input: BaseModel | None = None
 
     def __post_init__(self) -> None:
         self._before = self.brain.ledger.snapshot()

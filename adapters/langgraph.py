@@ -19,10 +19,12 @@ async def run_flow(
         if base_url
         else ScriptedChatModel(brain=flow.brain)
     )
-    # The runner validates input again and takes it in input form, not state form.
+    # The runner takes the input, not the state: the one `adapters.arun` validated (pydantic
+    # hands an instance of the input model back as it is, so it is not validated again).
+    given = options.pop("input", None) or (flow.input if flow.input is not None else _as_input(state))
     result = await arun(
         flow.spec,
-        options.pop("input", None) or _as_input(state),
+        given,
         model=model,
         checkpoint=options.pop("checkpoint", "memory"),
         policies=flow.policies,

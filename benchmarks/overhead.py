@@ -130,13 +130,14 @@ async def _measure(pattern: str, repeats: int, warmup: int, checkpointed: bool) 
     steps = sum(shape)
     ours = spec.compile(checkpointer=InMemorySaver() if checkpointed else None)
     bare = _bare_graph(shape, InMemorySaver() if checkpointed else None)
-    context = AgentContext(model=ScriptedChatModel())
+    model = ScriptedChatModel()
 
     ours_times, bare_times = [], []
     for run in range(warmup + repeats):
         # Interleave the two so drift in machine load hits both alike.
         t0 = time.perf_counter()
-        await ours.ainvoke(state, _config(pattern, state, checkpointed, run), context=context)
+        # A context per run, as a user makes one (its slots and usage are one run's).
+        await ours.ainvoke(state, _config(pattern, state, checkpointed, run), context=AgentContext(model))
         t1 = time.perf_counter()
         await bare.ainvoke({"n": 0}, _config(pattern, state, checkpointed, run))
         t2 = time.perf_counter()

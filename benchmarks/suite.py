@@ -375,9 +375,7 @@ class Suite:
             if not self.flows:  # the floor runs the presets' tables only
                 candidates[FLOOR] = _bind(self.run, FLOOR, pattern, data, self.brain())
             candidates[BARE] = _bind(bare.ainvoke, {"n": 0}, config)
-            candidates[GRAPH] = _bind(
-                graph.ainvoke, state, config, context=AgentContext(ScriptedChatModel(brain=self.brain()))
-            )
+            candidates[GRAPH] = _per_run_context(graph, state, config, ScriptedChatModel(brain=self.brain()))
             for framework in self.runnable(pattern):
                 candidates[framework] = _bind(self.run, framework, pattern, data, self.brain())
             outcomes = await self.timed(candidates, self.profile.repeats)
@@ -913,6 +911,17 @@ async def _served(brain: ScriptedBrain) -> AsyncIterator[str]:
 
 def _bind(fn: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any) -> Callable[[], Awaitable[Any]]:
     return lambda: fn(*args, **kwargs)
+
+
+def _per_run_context(
+    graph: Any, state: dict[str, Any], config: RunnableConfig, model: ScriptedChatModel
+) -> Callable[[], Awaitable[Any]]:
+    """`graph.ainvoke` as a user runs a pattern graph: one model, a new `AgentContext` per run.
+
+    A context is one run's (its `slots` bound that run's concurrency, its `usage`
+    counts that run's calls), as `arun` makes one per run.
+    """
+    return lambda: graph.ainvoke(state, config, context=AgentContext(model))
 
 
 def _graph_config(pattern: str | PatternSpec, state: dict[str, Any]) -> RunnableConfig:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeAlias
 
@@ -62,6 +62,7 @@ __all__ = [
 
 Durability = Literal["sync", "async", "exit"]
 State = Mapping[str, Any]
+StepStatus = Literal["ok", "error", "interrupted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +197,9 @@ async def arun(
     `on_step` is called as each step starts and finishes. `control` is a
     LangGraph `RunControl`: after `control.request_drain()` the run finishes the
     superstep under way, saves it and stops, with status "drained" (resume it to
-    go on). This is `astream` without model tokens (models are called without
-    streaming), keeping only its end.
+    go on). `branches` asks a fan-out's branches elsewhere (`Branches`; the
+    distributed workers' `--spread-branches`). This is `astream` without model
+    tokens (models are called without streaming), keeping only its end.
 
     Example:
         ```python
@@ -205,7 +207,7 @@ async def arun(
         result = await arun(flow, {"input": {"brief": "..."}}, model=resolve_model(), checkpoint="memory")
         ```
     """
-    events = astream(
+    run = _stream(
         pattern,
         input,
         model=model,
@@ -219,15 +221,16 @@ async def arun(
         tokens=False,
         control=control,
         branches=branches,
+        events=False,
     )
-    async with aclosing(events):
-        async for event in events:
-            if isinstance(event, RunResult):
-                return event
-    raise AssertionError("astream ended without a RunResult")  # pragma: no cover: it always yields one
+    async with aclosing(run):
+        async for result in run:  # the one item: the RunResult
+            if isinstance(result, RunResult):
+                return result
+    raise AssertionError("the run ended without a RunResult")  # pragma: no cover: it always yields one
 
 
-async def astream(
+def astream(
     pattern: str | PatternSpec,
     input: Any = None,
     *,
@@ -268,6 +271,46 @@ async def astream(
                         print(event.status, event.output)
         ```
     """
+    return _stream(
+        pattern,
+        input,
+        model=model,
+        checkpoint=checkpoint,
+        thread_id=thread_id,
+        resume=resume,
+        resume_value=resume_value,
+        durability=durability,
+        on_step=on_step,
+        policies=policies,
+        tokens=tokens,
+        control=control,
+        branches=branches,
+        events=True,
+    )
+
+
+async def _stream(
+    pattern: str | PatternSpec,
+    input: Any,
+    *,
+    model: BaseChatModel,
+    checkpoint: str,
+    thread_id: str | None,
+    resume: bool,
+    resume_value: Any,
+    durability: Durability,
+    on_step: Callable[[StepEvent], None] | None,
+    policies: AgentPolicies | None,
+    tokens: bool,
+    control: RunControl | None,
+    branches: Branches | None,
+    events: bool,
+) -> AsyncGenerator[RunEvent | RunResult, None]:
+    """The run `astream` streams, yielding its events if `events`, and then its `RunResult`.
+
+    Without `events` (`arun`), only the step records (for `on_step` and the result)
+    and the ending are read from LangGraph's stream, with no event made for the rest.
+    """
     spec = get_flow(pattern)
     pattern = spec.name
     if resume and not thread_id:
@@ -277,29 +320,29 @@ async def astream(
     state_in = None if resume else spec.initial_state(validate_input(spec, _input(spec, input)))
     thread_id = thread_id or new_thread_id(pattern)
     started = time.perf_counter()
-    steps: dict[str, StepRecord] = {}
     # With policies that retry, LangGraph's node retry would multiply the attempts.
     own_retry = policies is not None and policies.retry is not None
     observed = telemetry.flow(
         "langgraph", pattern, thread_id, resumed=resume, node_retry=None if own_retry else DEFAULT_RETRY
     )
 
-    async with (
-        observed,
-        thread_lock(checkpoint, thread_id) as held,
-        open_checkpointer(checkpoint, held) as saver,  # on PostgreSQL, through the lock's connection
-    ):
+    async with observed, AsyncExitStack() as scope:
         graph = _compiled(spec, own_retry)
-        # In memory nothing outlives the run, so a new run needs no checkpointer at all when the
-        # stream shows how it ends: LangGraph reports a pause in the stream too, and there would
-        # be nothing to resume it from anyway. Otherwise in memory: saved once, at the end.
+        # In memory nothing outlives the run, so a new run needs no checkpointer at all (nor the
+        # thread's lock, which guards nothing there) when the stream shows how it ends: LangGraph
+        # reports a pause in the stream too, and there would be nothing to resume it from anyway.
+        # Otherwise in memory: saved once, at the end.
         in_memory = checkpoint == "memory"
         readable = _Ending.readable(graph)
         checkpointed = not (in_memory and not resume and readable)
+        receipts = None
         if checkpointed:
+            held = await scope.enter_async_context(thread_lock(checkpoint, thread_id))
+            # On PostgreSQL, through the lock's connection.
+            saver = await scope.enter_async_context(open_checkpointer(checkpoint, held))
             graph = graph.copy({"checkpointer": saver})
-        receipts = None if in_memory else WriteReceipts(saver)
-        observed.watch(saver, checkpoint)
+            receipts = None if in_memory else WriteReceipts(saver)
+            observed.watch(saver, checkpoint)
         config: RunnableConfig = {
             "configurable": {"thread_id": thread_id},
             "metadata": {"pattern": pattern},  # saved with every checkpoint: a resume checks it
@@ -341,7 +384,19 @@ async def astream(
         config["recursion_limit"] = spec.recursion_limit(values)
 
         error: str | None = None
-        modes: list[Any] = ["tasks", "updates", "custom", *(["messages"] if tokens else [])]
+        steps = _Steps(pattern, started, saved_before, report=events or on_step is not None)
+        modes: list[Any] = ["tasks", "updates"]
+        if events:
+            modes += ["custom", *(["messages"] if tokens else [])]
+        elif on_step is not None or not in_memory:
+            # No node's own writes are read here, but asking for them has LangGraph run each task
+            # of a superstep beside one that waits for the next chunk, streaming each as it comes.
+            # `on_step` needs that: a step reported finished before the next superstep starts, so
+            # that a drain it requests stops the run there. A saved run too: a task cut off by a
+            # cancellation saves its `CancelledError` then. Otherwise LangGraph runs a superstep of
+            # one task inline, as `graph.ainvoke` does (~10% of a run on a fast model), and its end
+            # is read as the next superstep starts.
+            modes.append("custom")
         context = AgentContext(model=model, policies=policies, branches=branches)  # counts the run's usage
         stream: Any = graph.astream(  # (mode, chunk) pairs, as several modes are asked for
             graph_input,
@@ -355,14 +410,20 @@ async def astream(
         try:
             async with aclosing(stream):
                 async for mode, chunk in stream:
-                    if mode == "tasks" and "input" not in chunk and receipts is not None:
-                        await receipts.saved(chunk["id"])  # a finished task: reported once saved
-                    elif mode == "updates":
+                    if mode == "tasks":
+                        if "input" not in chunk and receipts is not None:
+                            await receipts.saved(chunk["id"])  # a finished task: reported once saved
+                        for step in steps.see(chunk):
+                            if on_step is not None:
+                                on_step(step)
+                            if events:
+                                yield step
+                        continue
+                    if mode == "updates":
                         ending.see(chunk)
-                    for event in _events(mode, chunk, steps, started, pattern, saved_before):
-                        if on_step is not None and isinstance(event, StepEvent):
-                            on_step(event)
-                        yield event
+                    if events:
+                        for event in _events(mode, chunk, round(time.perf_counter() - started, 6), pattern):
+                            yield event
         except UsageError:
             raise
         except GraphDrained as exc:
@@ -397,7 +458,7 @@ async def astream(
                 result = snapshot.values["result"]
 
     usage = context.usage
-    total = usage.ledger.total()
+    by_agent = usage.ledger.snapshot()
     yield observed.finish(
         RunResult(
             framework="langgraph",
@@ -409,12 +470,12 @@ async def astream(
             else None,
             error=error,
             interrupt=interrupt,
-            steps=sorted(steps.values(), key=lambda s: (s.start, s.agent)),
-            calls=total.calls,
-            failed_calls=total.failures,
-            prompt_tokens=total.prompt_tokens,
-            completion_tokens=total.completion_tokens,
-            usage=usage.ledger.snapshot(),
+            steps=steps.records(),
+            calls=sum(u.calls for u in by_agent.values()),
+            failed_calls=sum(u.failures for u in by_agent.values()),
+            prompt_tokens=sum(u.prompt_tokens for u in by_agent.values()),
+            completion_tokens=sum(u.completion_tokens for u in by_agent.values()),
+            usage=by_agent,
             cost_usd=usage.cost_usd,
             wall_time_s=round(time.perf_counter() - started, 6),
             resumed=resume,
@@ -618,25 +679,61 @@ def _check_answer(thread_id: str, pending: Sequence[Interrupt], answer: Any) -> 
         raise UsageError(f"thread {thread_id!r} cannot take this answer: {problem}{like}")
 
 
-def _events(
-    mode: str,
-    chunk: Any,
-    steps: dict[str, StepRecord],
-    started: float,
-    pattern: str,
-    saved_before: frozenset[str] = frozenset(),
-) -> list[RunEvent]:
-    """The events of one LangGraph stream chunk, and the step records it opens or closes."""
-    now = round(time.perf_counter() - started, 6)
-    if mode == "tasks":
-        events: list[RunEvent] = [e for e in [_record(chunk, steps, now, pattern)] if e is not None]
-        if "input" in chunk and chunk["id"] in saved_before and events:
-            # A task whose writes the interrupted run saved (it finished after its last step
-            # report, or as it was stopped): LangGraph announces it but reuses its writes and
-            # reports no end, so it is reported finished here, once, as it is resumed.
-            done = _record({"id": chunk["id"], "name": chunk["name"]}, steps, now, pattern)
-            events += [done] if done is not None else []
-        return events
+class _Steps:
+    """A run's step records, from LangGraph's "tasks" stream: a task's start opens its record
+    (the input node's is no agent step: it calls no model), its result closes it.
+
+    With `report`, each record opened or closed is reported by a `StepStarted` or `StepFinished`
+    (a frozen dataclass costs ~1.5 us: without anyone to report to, none is made).
+    """
+
+    def __init__(self, pattern: str, started: float, saved_before: frozenset[str], *, report: bool) -> None:
+        self.pattern, self.started, self.saved_before, self.report = pattern, started, saved_before, report
+        #: By task id, in the order the tasks were first seen: (agent, start, end, status, error),
+        #: made `StepRecord`s once, at the end of the run.
+        self._records: dict[str, tuple[str, float, float, StepStatus, str | None]] = {}
+
+    def see(self, chunk: Mapping[str, Any]) -> list[StepStarted | StepFinished]:
+        """Record one "tasks" chunk; the events that report it."""
+        name = str(chunk["name"]).removeprefix("__error_handler__")
+        if name == INPUT_NODE:
+            return []
+        now = round(time.perf_counter() - self.started, 6)
+        task_id = str(chunk["id"])
+        if "input" not in chunk:
+            return self._finish(task_id, name, now, chunk.get("error"), bool(chunk.get("interrupts")))
+        self._records[task_id] = (name, now, now, "ok", None)
+        opened: list[StepStarted | StepFinished] = (
+            [StepStarted(self.pattern, name, now, task_id=task_id)] if self.report else []
+        )
+        if task_id not in self.saved_before:
+            return opened
+        # A task whose writes the interrupted run saved (it finished after its last step
+        # report, or as it was stopped): LangGraph announces it but reuses its writes and
+        # reports no end, so it is reported finished here, once, as it is resumed.
+        return opened + self._finish(task_id, name, now, None, False)
+
+    def _finish(
+        self, task_id: str, name: str, now: float, raised: BaseException | None, interrupted: bool
+    ) -> list[StepStarted | StepFinished]:
+        start = self._records[task_id][1] if task_id in self._records else now
+        status: StepStatus = "error" if raised else "interrupted" if interrupted else "ok"
+        error = f"{type(raised).__name__}: {raised}" if raised else None
+        self._records[task_id] = (name, start, now, status, error)
+        if not self.report:
+            return []
+        return [StepFinished(self.pattern, name, start, now, status, task_id=task_id, error=error)]
+
+    def records(self) -> list[StepRecord]:
+        """The records by start, then agent (the tasks of a superstep start together)."""
+        return [
+            StepRecord(agent=agent, start=start, end=end, status=status, error=error)
+            for agent, start, end, status, error in sorted(self._records.values(), key=lambda r: (r[1], r[0]))
+        ]
+
+
+def _events(mode: str, chunk: Any, now: float, pattern: str) -> list[RunEvent]:
+    """The events of one LangGraph stream chunk of a mode other than "tasks"."""
     if mode == "updates":  # {node: update}; an interrupt is reported by the RunResult
         return [
             StateUpdate(pattern, node, update, now)
@@ -649,20 +746,3 @@ def _events(
             return [ModelToken(pattern, str(metadata.get("langgraph_node", "")), message.content, now)]
         return []
     return [CustomEvent(pattern, chunk, now)]
-
-
-def _record(
-    chunk: dict[str, Any], steps: dict[str, StepRecord], now: float, pattern: str
-) -> StepStarted | StepFinished | None:
-    name = str(chunk["name"]).removeprefix("__error_handler__")
-    if name == INPUT_NODE:  # not an agent step: it calls no model
-        return None
-    task_id = str(chunk["id"])
-    if "input" in chunk:
-        steps[task_id] = StepRecord(agent=name, start=now, end=now, status="ok")
-        return StepStarted(pattern, name, now, task_id=task_id)
-    record = steps.get(task_id) or StepRecord(agent=name, start=now, end=now, status="ok")
-    status = "error" if chunk.get("error") else "interrupted" if chunk.get("interrupts") else "ok"
-    error = f"{type(chunk['error']).__name__}: {chunk['error']}" if chunk.get("error") else None
-    steps[task_id] = record.model_copy(update={"end": now, "status": status, "error": error})
-    return StepFinished(pattern, name, record.start, now, status, task_id=task_id, error=error)
