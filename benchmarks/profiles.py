@@ -60,6 +60,8 @@ class Profile:
     deadline_s: float | None  # past this, scenarios still to come run once (recorded as reduced)
     # overhead: the patterns' samples, with map-reduce cut to this many reviews (None: the 1,000 of the sample)
     map_reduce_items: int | None
+    # overhead: rounds of the LangGraph adapter against the pattern graph alone, paired (the runner's cost)
+    paired_repeats: int
     # parallel efficiency
     scatter_sources: int
     scatter_latency_s: float
@@ -126,6 +128,7 @@ FULL = Profile(
     timeout_s=120.0,
     deadline_s=1500.0,
     map_reduce_items=None,
+    paired_repeats=100,
     scatter_sources=50,
     scatter_latency_s=0.1,
     map_items=1000,
@@ -158,6 +161,7 @@ QUICK = Profile(
     timeout_s=30.0,
     deadline_s=120.0,
     map_reduce_items=200,
+    paired_repeats=20,
     scatter_sources=50,
     scatter_latency_s=0.1,
     map_items=150,
@@ -202,6 +206,7 @@ TINY = Profile(
     timeout_s=20.0,
     deadline_s=None,
     map_reduce_items=50,
+    paired_repeats=3,
     scatter_sources=5,
     scatter_latency_s=0.02,
     map_items=20,

@@ -114,8 +114,11 @@ _INTRO = {
         "round after warm-up. Per agent step is the flow time divided by the flow's model calls. Ratios are "
         "medians of this run against the asyncio floor (same agent work, no framework), against a bare "
         "LangGraph graph of the same supersteps with no-op nodes, and against the pattern graph invoked "
-        "directly (`graph.ainvoke`, no runner, no checkpointer): the last is what the runner adds (step "
-        "records from LangGraph's tasks stream, usage, input and output validation).",
+        "directly (`graph.ainvoke`, no runner, no checkpointer, a new context per run): the last is what the "
+        "runner adds (step records from LangGraph's tasks stream, usage, input and output validation). That "
+        "ratio is also measured paired: the LangGraph adapter and the pattern graph alone, back to back in "
+        "alternating order, the median of the rounds' ratios (steadier than a ratio of medians taken beside "
+        "every framework).",
     ),
     "parallel": (
         "Parallel efficiency",
@@ -222,6 +225,14 @@ def _overhead(m: dict[str, Any]) -> list[str]:
                 for r in rows
             ),
         )
+        paired = next((r for r in rows if r.get("paired_ratio_to_pattern_graph") is not None), None)
+        if paired is not None:
+            lines += [
+                f"Paired, {_label(paired['candidate'])} against the pattern graph in "
+                f"{fmt(paired['paired_rounds'])} rounds of the two alone: median of the rounds' ratios "
+                f"{fmt(paired['paired_ratio_to_pattern_graph'])}{TIMES}.",
+                "",
+            ]
     return lines
 
 

@@ -29,6 +29,7 @@ import importlib.util
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -398,9 +399,30 @@ class Suite:
                         ratio_to_bare_langgraph=_ratio(row["median_ms"], medians.get(BARE)),
                         ratio_to_pattern_graph=_ratio(row["median_ms"], medians.get(GRAPH)),
                     )
+            await self.paired_runner_cost(candidates, pattern_rows)
             rows.extend(pattern_rows)
             rows.extend(self.failed_rows(pattern, pattern=pattern))
         return {"rows": rows}
+
+    async def paired_runner_cost(
+        self, candidates: dict[str, Callable[[], Awaitable[Any]]], rows: list[dict[str, Any]]
+    ) -> None:
+        """The LangGraph adapter against the pattern graph in rounds of the two alone, on its row.
+
+        What the runner adds is a ratio of two runs of a few ms: measured beside every
+        framework, a 50 ms run's median moves with its neighbours (CrewAI's runs of
+        1.7 s, their threads and garbage). Here each round times the two back to back,
+        in alternating order, and the figure is the median of the rounds' ratios.
+        """
+        row = next((r for r in rows if r["candidate"] == REFERENCE and r["status"] == "ok"), None)
+        if row is None or GRAPH not in candidates:
+            return
+        paired = await self.timed(
+            {GRAPH: candidates[GRAPH], REFERENCE: candidates[REFERENCE]}, self.profile.paired_repeats
+        )
+        ratios = [a / b for a, b in zip(paired[REFERENCE].samples, paired[GRAPH].samples, strict=False)]
+        if ratios and paired[REFERENCE].error is None and paired[GRAPH].error is None:
+            row.update(paired_rounds=len(ratios), paired_ratio_to_pattern_graph=statistics.median(ratios))
 
     async def parallel(self) -> dict[str, Any]:
         p = self.profile

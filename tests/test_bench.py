@@ -474,6 +474,13 @@ def test_bench_flow_runs_a_declared_flow_on_the_frameworks(user_flows: Path) -> 
         r["status"] == "ok" and r["agent_steps"] == 2 and r["ratio_to_floor"] is None
         for r in overhead.values()
     )
+    # The runner's cost measured paired too: the adapter and the pattern graph alone, round by round.
+    paired = overhead["langgraph"]
+    assert (
+        paired["paired_rounds"] == PROFILES["tiny"].paired_repeats
+        and paired["paired_ratio_to_pattern_graph"] > 0
+    )
+    assert not any("paired_rounds" in r for c, r in overhead.items() if c != "langgraph")
     configs = {(r["candidate"], r["config"]): r["status"] for r in doc["measures"]["resilience"]["rows"]}
     assert configs["langgraph", "in_process"] == configs["langgraph", "http_client_retries"] == "ok"
     assert configs["langgraph", "kit_policies"] == "ok"
