@@ -135,9 +135,7 @@ def _own_models(framework: str, flow_run: FlowRun, over_http: bool) -> None:
     scripted one gets a client of its own, and anything else, or any of them over HTTP
     (one endpoint for every agent), is refused rather than ignored.
     """
-    from adapters._common import agents_of
-
-    own = [agent for agent in agents_of(flow_run.spec) if agent.model is not None]
+    own = [agent for agent in flow_run.spec.agents() if agent.model is not None]
     if framework != "langgraph" and over_http and own:
         raise UsageError(
             f"agent {own[0].name!r} has a model of its own: on {framework} via HTTP every agent uses the one "

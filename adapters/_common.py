@@ -48,7 +48,6 @@ C = TypeVar("C")
 __all__ = [
     "FlowRun",
     "FlowState",
-    "agents_of",
     "StepRecorder",
     "check_options",
     "disable_telemetry",
@@ -187,21 +186,6 @@ def flow_input(flow: str | PatternSpec, data: Any) -> BaseModel:
 def initial_state(flow: str | PatternSpec, data: Any) -> dict[str, Any]:
     """The validated initial state of a flow (a preset by name, or declared), as the LangGraph runner builds it."""
     return get_flow(flow).initial_state(flow_input(flow, data))
-
-
-def agents_of(spec: PatternSpec) -> list[Agent[Any]]:
-    """Every `Agent` a declared flow's arguments name (stages, workers, routes, desks, ...)."""
-
-    def found(value: Any) -> list[Agent[Any]]:
-        if isinstance(value, Agent):
-            return [value]
-        if isinstance(value, Mapping):
-            return [a for v in value.values() for a in found(v)]
-        if isinstance(value, list | tuple):
-            return [a for v in value for a in found(v)]
-        return []
-
-    return found(list(spec.args.values()))
 
 
 def human_prompt(state: Mapping[str, Any]) -> str:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self, TypeVar
@@ -235,18 +235,8 @@ def _used(context: AgentContext, agent: Agent[OutputT], label: str | None, kept:
 
 
 def find_agent(spec: PatternSpec, name: str) -> Agent[Any]:
-    """The agent called `name` among a declared flow's arguments (a worker asking one of its branches)."""
-    found = [agent for agent in _agents(spec.args.values()) if agent.name == name]
+    """The agent called `name` among a declared flow's agents (a worker asking one of its branches)."""
+    found = [agent for agent in spec.agents() if agent.name == name]
     if not found:
         raise UsageError(f"flow {spec.name!r} has no agent called {name!r}")
     return found[0]
-
-
-def _agents(values: Iterable[Any]) -> Iterable[Agent[Any]]:
-    for value in values:
-        if isinstance(value, Agent):
-            yield value
-        elif isinstance(value, Mapping):
-            yield from _agents(value.values())
-        elif isinstance(value, list | tuple):
-            yield from _agents(value)

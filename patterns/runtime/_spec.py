@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from patterns.errors import UsageError
-from patterns.runtime._agent import DEFAULT_RETRY, PatternGraph
+from patterns.runtime._agent import DEFAULT_RETRY, Agent, PatternGraph
 
 __all__ = ["PatternSpec", "State"]
 
@@ -129,6 +129,20 @@ class PatternSpec:
         """A declared flow with a sample input: what `orch run NAME` runs."""
         declared = self.flow(summary=summary, **args)
         return dataclasses.replace(declared, sample=sample, input_model=input_model or declared.input_model)
+
+    def agents(self) -> list[Agent[Any]]:
+        """Every `Agent` the declared flow's arguments name (stages, workers, routes, desks, ...)."""
+
+        def found(value: Any) -> list[Agent[Any]]:
+            if isinstance(value, Agent):
+                return [value]
+            if isinstance(value, Mapping):
+                return [a for v in value.values() for a in found(v)]
+            if isinstance(value, list | tuple):
+                return [a for v in value for a in found(v)]
+            return []
+
+        return found(list(self.args.values()))
 
     def compile(self, *, checkpointer: Any = None, retry_policy: Any = DEFAULT_RETRY) -> PatternGraph:
         """The flow as a compiled LangGraph graph (`retry_policy=None` when `AgentPolicies` retry)."""
